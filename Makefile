@@ -1,0 +1,48 @@
+# Firebreak: `make run` (portal with demo data) and `make test` (the whole suite) are all a newcomer needs.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PORT ?= 8000
+export PORT
+
+.PHONY: run test lint format lock install migrate seed bench clean-var stop-db
+
+$(VENV)/.installed: requirements.lock pyproject.toml
+	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ is required"'
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.lock
+	touch $@
+
+install: $(VENV)/.installed
+
+# The portal with demo data: web + Celery worker + beat. Ctrl-C stops everything, the embedded database included.
+run: install
+	DJANGO_DEBUG=$${DJANGO_DEBUG:-true} $(PY) manage.py migrate --noinput
+	DJANGO_DEBUG=$${DJANGO_DEBUG:-true} $(PY) manage.py seed_demo
+	@echo "Firebreak: http://127.0.0.1:$(PORT)/admin/  API: http://127.0.0.1:$(PORT)/api/docs/"
+	@trap '$(PY) -m config.devdb stop' EXIT; DJANGO_DEBUG=$${DJANGO_DEBUG:-true} $(VENV)/bin/honcho start -f Procfile
+
+test: install
+	DJANGO_DEBUG=$${DJANGO_DEBUG:-true} $(PY) -m pytest $(PYTEST_ARGS)
+
+lint: install
+	$(PY) -m ruff format --check .
+	$(PY) -m ruff check .
+	$(VENV)/bin/lint-imports
+	DJANGO_DEBUG=true $(PY) manage.py makemigrations --check --dry-run
+
+format: install
+	$(PY) -m ruff format .
+	$(PY) -m ruff check --fix .
+
+# Regenerate the pinned versions from the ranges in pyproject.toml.
+lock:
+	rm -rf /tmp/firebreak-lock && $(PYTHON) -m venv /tmp/firebreak-lock
+	/tmp/firebreak-lock/bin/pip install --quiet '.[dev]'
+	/tmp/firebreak-lock/bin/pip freeze --exclude firebreak > requirements.lock
+
+stop-db:
+	$(PY) -m config.devdb stop
+
+clean-var: stop-db
+	rm -rf var

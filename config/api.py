@@ -1,0 +1,66 @@
+"""DRF wiring shared by every app: one error format, one pagination."""
+
+from __future__ import annotations
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from rest_framework import exceptions, pagination, status
+from rest_framework.response import Response
+from rest_framework.views import exception_handler as drf_exception_handler
+
+from oncall.errors import DomainError
+
+
+def _flatten(detail) -> dict:
+    if isinstance(detail, dict):
+        return {key: _messages(value) for key, value in detail.items()}
+    return {"non_field_errors": _messages(detail)}
+
+
+def _messages(value) -> list[str]:
+    if isinstance(value, list | tuple):
+        out: list[str] = []
+        for item in value:
+            out.extend(_messages(item))
+        return out
+    if isinstance(value, dict):
+        return [f"{key}: {msg}" for key, item in value.items() for msg in _messages(item)]
+    return [str(value)]
+
+
+def exception_handler(exc, context):
+    """Errors as `{"code": ..., "detail": ..., "errors": {field: [messages]}}`.
+
+    Django's ValidationError (raised by services) becomes a 400 naming the field; DomainError a 409.
+    """
+    if isinstance(exc, DomainError):
+        errors = {exc.field: [exc.message]} if exc.field else {}
+        body = {"code": exc.code, "detail": exc.message, "errors": errors}
+        return Response(body, status=status.HTTP_409_CONFLICT)
+    if isinstance(exc, DjangoValidationError):
+        errors = exc.message_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.messages}
+        exc = exceptions.ValidationError(errors)
+    response = drf_exception_handler(exc, context)
+    if response is None:
+        return None
+    if isinstance(exc, exceptions.ValidationError):
+        errors = _flatten(exc.detail)
+        first_field, first_messages = next(iter(errors.items()), ("", [""]))
+        prefix = "" if first_field == "non_field_errors" else f"{first_field}: "
+        response.data = {"code": "invalid", "detail": prefix + first_messages[0], "errors": errors}
+    elif isinstance(exc, exceptions.APIException):
+        codes = exc.get_codes()
+        response.data = {
+            "code": codes if isinstance(codes, str) else "error",
+            "detail": str(exc.detail),
+            "errors": {},
+        }
+    return response
+
+
+class CursorPagination(pagination.CursorPagination):
+    """Cursor pagination: constant time at any depth, no COUNT over millions of rows."""
+
+    page_size = 50
+    page_size_query_param = "page_size"
+    max_page_size = 500
+    ordering = "-id"

@@ -1,0 +1,61 @@
+from django.contrib import admin, messages
+
+from oncall import services
+from oncall.models import ContactMethod, Notification, Team, TeamMembership
+
+
+class TeamMembershipInline(admin.TabularInline):
+    model = TeamMembership
+    extra = 0
+    autocomplete_fields = ["user"]
+
+
+@admin.register(Team)
+class TeamAdmin(admin.ModelAdmin):
+    list_display = ["name", "slug", "timezone"]
+    search_fields = ["name", "slug"]
+    prepopulated_fields = {"slug": ["name"]}
+    inlines = [TeamMembershipInline]
+
+
+@admin.register(ContactMethod)
+class ContactMethodAdmin(admin.ModelAdmin):
+    list_display = ["user", "kind", "address", "position"]
+    list_filter = ["kind"]
+    list_select_related = ["user"]
+    search_fields = ["user__username", "address"]
+    autocomplete_fields = ["user"]
+
+    def get_queryset(self, request):
+        queryset = super().get_queryset(request)
+        if request.user.has_perm("oncall.view_notification"):  # managers see everyone's
+            return queryset
+        return queryset.filter(user=request.user)
+
+    def save_model(self, request, obj, form, change):
+        if not request.user.has_perm("oncall.view_notification"):
+            obj.user = request.user  # responders manage their own contact methods only
+        super().save_model(request, obj, form, change)
+
+
+@admin.register(Notification)
+class NotificationAdmin(admin.ModelAdmin):
+    list_display = ["created_at", "status", "channel", "user", "address", "subject", "attempts", "sent_at", "error"]
+    list_filter = ["status", "channel"]
+    list_select_related = ["user"]
+    search_fields = ["dedupe_key", "subject", "address"]
+    ordering = ["-created_at", "-id"]
+    show_full_result_count = False
+    readonly_fields = [f.name for f in Notification._meta.fields]
+    actions = ["retry_failed"]
+
+    def has_add_permission(self, request):
+        return False
+
+    @admin.action(description="Retry the selected failed notifications")
+    def retry_failed(self, request, queryset):
+        retried = 0
+        for notification in queryset.filter(status=Notification.Status.FAILED):
+            services.notification_retry(notification=notification)
+            retried += 1
+        self.message_user(request, f"{retried} notification(s) queued again.", messages.SUCCESS)

@@ -1,0 +1,16 @@
+from django.apps import AppConfig
+from django.db.models.signals import post_migrate
+
+
+class OncallConfig(AppConfig):
+    name = "oncall"
+    verbose_name = "On-call"
+
+    def ready(self) -> None:
+        from oncall import roles
+
+        for app_label in ("oncall", "auth", "authtoken", "django_celery_beat"):
+            roles.grant(roles.MANAGERS, app_label, "*")
+        roles.grant(roles.RESPONDERS, "oncall", "view_team", "view_teammembership", "view_contactmethod")
+        roles.grant(roles.RESPONDERS, "oncall", "add_contactmethod", "change_contactmethod", "delete_contactmethod")
+        post_migrate.connect(roles.sync_group_permissions, dispatch_uid="oncall.sync_group_permissions")

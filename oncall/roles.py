@@ -1,0 +1,33 @@
+"""The two groups of DESIGN.md and what each may do.
+
+Each app declares its grants in `AppConfig.ready()` with `grant(...)`; after every migrate the groups are
+brought in line with the declarations, so a model added later gets its permissions without a hand edit.
+The groups themselves are created by migration (oncall 0002).
+"""
+
+from __future__ import annotations
+
+MANAGERS = "Managers"
+RESPONDERS = "Responders"
+
+_grants: dict[str, set[tuple[str, str]]] = {MANAGERS: set(), RESPONDERS: set()}
+
+
+def grant(group: str, app_label: str, *codenames: str) -> None:
+    """Give `group` the permissions `codenames` of `app_label`; "*" means every permission of the app."""
+    for codename in codenames:
+        _grants[group].add((app_label, codename))
+
+
+def sync_group_permissions(**kwargs) -> None:
+    from django.contrib.auth.models import Group, Permission
+
+    for group_name, wanted in _grants.items():
+        group, _ = Group.objects.get_or_create(name=group_name)
+        permissions = []
+        for app_label, codename in sorted(wanted):
+            queryset = Permission.objects.filter(content_type__app_label=app_label)
+            if codename != "*":
+                queryset = queryset.filter(codename=codename)
+            permissions.extend(queryset)
+        group.permissions.set(permissions)
