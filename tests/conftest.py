@@ -1,0 +1,34 @@
+"""Shared fixtures. Factories live in tests/<app>/factories.py."""
+
+import pytest
+
+from tests.oncall.factories import UserFactory
+
+
+@pytest.fixture
+def manager(db):
+    return UserFactory(username="manager", groups=["Managers"])
+
+
+@pytest.fixture
+def responder(db):
+    return UserFactory(username="responder", groups=["Responders"])
+
+
+@pytest.fixture
+def api_client():
+    from rest_framework.test import APIClient
+
+    return APIClient()
+
+
+@pytest.fixture
+def manager_api(api_client, manager):
+    api_client.force_authenticate(manager)
+    return api_client
+
+
+@pytest.fixture
+def responder_api(api_client, responder):
+    api_client.force_authenticate(responder)
+    return api_client
