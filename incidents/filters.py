@@ -1,0 +1,24 @@
+import django_filters
+
+from incidents.models import Incident, Severity
+
+
+class IncidentFilter(django_filters.FilterSet):
+    status = django_filters.MultipleChoiceFilter(choices=Incident.Status.choices)
+    severity = django_filters.MultipleChoiceFilter(choices=Severity.choices)
+    service = django_filters.CharFilter(field_name="service__slug", help_text="Service slug")
+    team = django_filters.CharFilter(field_name="service__team__slug", help_text="Team slug")
+    declared_after = django_filters.IsoDateTimeFilter(field_name="declared_at", lookup_expr="gte")
+    declared_before = django_filters.IsoDateTimeFilter(field_name="declared_at", lookup_expr="lt")
+    is_practice = django_filters.BooleanFilter()
+    q = django_filters.CharFilter(method="search", help_text="Reference or words of the title")
+
+    class Meta:
+        model = Incident
+        fields = ["status", "severity", "service", "team", "declared_after", "declared_before", "is_practice"]
+
+    def search(self, queryset, name, value):
+        value = value.strip()
+        if value.upper().startswith("INC-"):
+            return queryset.filter(ref__iexact=value)
+        return queryset.filter(title__icontains=value)

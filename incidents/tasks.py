@@ -1,0 +1,20 @@
+from __future__ import annotations
+
+from celery import shared_task
+
+from incidents import selectors, services
+from incidents.models import Incident
+
+
+@shared_task
+def remind_overdue_status_updates() -> int:
+    """Every minute: one reminder per overdue period per open incident, however often it runs."""
+    queued = 0
+    for overdue in selectors.incidents_overdue_for_update():
+        incident = Incident.objects.select_related("service", "commander", "comms_lead", "created_by").get(
+            pk=overdue.incident_id
+        )
+        queued += services.incident_remind_status_update(
+            incident=incident, last_update_at=overdue.last_update_at, cadence=overdue.cadence
+        )
+    return queued
