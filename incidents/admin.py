@@ -72,6 +72,7 @@ class IncidentChangeForm(forms.ModelForm):
     class Meta:
         model = Incident
         fields = ["title", "summary", "severity", "commander", "comms_lead", *CORRECTABLE_TIMES]
+        widgets = {"title": forms.TextInput(attrs={"class": "vLargeTextField", "style": "width:40em"})}
 
     def clean(self):
         cleaned = super().clean()
@@ -147,8 +148,8 @@ class RoleAssignmentInline(admin.TabularInline):
 
 @admin.register(Incident)
 class IncidentAdmin(admin.ModelAdmin):
-    list_display = ["ref", "title", "severity_badge", "status_badge", "service", "team", "age", "commander"]
-    list_display_links = ["ref", "title"]
+    list_display = ["reference", "title", "severity_badge", "status_badge", "service", "team", "age", "commander"]
+    list_display_links = ["reference", "title"]
     list_filter = ["status", "severity", "service__team", "service", "is_practice", "source"]
     list_select_related = ["service__team", "commander"]
     search_fields = ["=ref", "title"]
@@ -185,6 +186,10 @@ class IncidentAdmin(admin.ModelAdmin):
     inlines = [StatusUpdateInline, IncidentEventInline, RoleAssignmentInline]
 
     # --- list columns -------------------------------------------------------------------------------------
+    @admin.display(description="Ref", ordering="ref")
+    def reference(self, obj: Incident) -> str:
+        return format_html('<span style="white-space:nowrap">{}</span>', obj.ref)
+
     @admin.display(description="Severity", ordering="severity")
     def severity_badge(self, obj: Incident) -> str:
         return badge(obj.severity, SEVERITY_COLOURS.get(obj.severity, "#5b6f82"))

@@ -196,3 +196,9 @@ def test_schema_and_docs_render(responder_api, client):
     docs = client.get("/api/docs/")
     assert docs.status_code == 200
     assert b"drf_spectacular_sidecar/swagger-ui-dist" in docs.content
+
+
+def test_api_unknown_incident_is_404_in_the_error_format(responder_api, db):
+    response = responder_api.post("/api/v1/incidents/INC-1999-1/acknowledge/")
+    assert response.status_code == 404
+    assert response.json()["code"] == "not_found"
