@@ -22,8 +22,12 @@ run: install
 	@echo "Firebreak: http://127.0.0.1:$(PORT)/admin/  API: http://127.0.0.1:$(PORT)/api/docs/"
 	@trap '$(PY) -m config.devdb stop' EXIT; DJANGO_DEBUG=$${DJANGO_DEBUG:-true} $(VENV)/bin/honcho start -f Procfile
 
+# The whole suite. With DATABASE_URL unset it uses the embedded PostgreSQL, and stops it afterwards
+# unless it was already running (a `make run` in another terminal keeps its database).
 test: install
-	DJANGO_DEBUG=$${DJANGO_DEBUG:-true} $(PY) -m pytest $(PYTEST_ARGS)
+	@if [ -z "$$DATABASE_URL" ] && ! $(PY) -m config.devdb is-running; then started=1; fi; \
+	DJANGO_DEBUG=$${DJANGO_DEBUG:-true} $(PY) -m pytest $(PYTEST_ARGS); status=$$?; \
+	if [ -n "$$started" ]; then $(PY) -m config.devdb stop >/dev/null; fi; exit $$status
 
 lint: install
 	$(PY) -m ruff format --check .

@@ -43,6 +43,18 @@ def database_url() -> str:
     return server.get_uri(database=DATABASE)
 
 
+def is_running() -> bool:
+    pid_file = PGDATA / "postmaster.pid"
+    if not pid_file.exists():
+        return False
+    try:
+        pid = int(pid_file.read_text().splitlines()[0])
+        os.kill(pid, 0)
+    except (ValueError, IndexError, ProcessLookupError, PermissionError):
+        return False
+    return True
+
+
 def stop() -> None:
     if not (PGDATA / "postmaster.pid").exists():
         return
@@ -55,6 +67,8 @@ def stop() -> None:
 
 if __name__ == "__main__":
     command = sys.argv[1] if len(sys.argv) > 1 else "url"
+    if command == "is-running":
+        sys.exit(0 if is_running() else 1)
     if command == "stop":
         stop()
         print("embedded PostgreSQL stopped")  # noqa: T201
