@@ -24,6 +24,7 @@ CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS")
 
 FIREBREAK_BASE_URL = env_str("FIREBREAK_BASE_URL", "http://127.0.0.1:8000").rstrip("/")
 FIREBREAK_REPORT_TIME_ZONE = env_str("FIREBREAK_REPORT_TIME_ZONE", "UTC")
+FIREBREAK_METRICS_TOKEN = env_str("FIREBREAK_METRICS_TOKEN")  # bearer token for /metrics; unset: /metrics is off
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -167,6 +168,10 @@ CELERY_BEAT_SCHEDULE = {
     "remind-overdue-status-updates": {
         "task": "incidents.tasks.remind_overdue_status_updates",
         "schedule": timedelta(minutes=1),
+    },
+    "send-monthly-reports": {
+        "task": "metrics.tasks.send_monthly_reports",
+        "schedule": crontab(minute=7),
     },
     "purge-old-sessions": {
         "task": "oncall.tasks.purge_expired_sessions",

@@ -3,6 +3,8 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from config import health
+from metrics.admin import dashboard
+from metrics.exposition import prometheus_metrics
 
 admin.site.site_header = "Firebreak"
 admin.site.site_title = "Firebreak"
@@ -15,10 +17,12 @@ api_v1 = [
 ]
 
 urlpatterns = [
+    path("admin/metrics/dashboard/", admin.site.admin_view(dashboard), name="metrics-dashboard"),
     path("admin/", admin.site.urls),
     path("api/v1/", include(api_v1)),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
+    path("metrics", prometheus_metrics, name="prometheus-metrics"),
 ]

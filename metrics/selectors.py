@@ -298,3 +298,71 @@ def trend(*, months: int, end_month: Month, team: Team | None = None) -> list[di
         )
         month = month.next()
     return out
+
+
+def top_services(queryset: QuerySet[Incident], *, end: datetime, limit: int = 5) -> dict[str, list[dict]]:
+    """Services with the most counted incidents, and with the most impact minutes (start to resolution,
+    or to the end of the month while unresolved); one query."""
+    from django.db.models import DurationField, ExpressionWrapper, F, Sum, Value
+    from django.db.models.functions import Coalesce, Least
+
+    impact_end = Least(Coalesce(F("resolved_at"), Value(end)), Value(end))
+    rows = list(
+        queryset.order_by()
+        .values("service__slug", "service__name")
+        .annotate(
+            incidents=Count("pk"),
+            impact=Sum(ExpressionWrapper(impact_end - F("started_at"), output_field=DurationField())),
+        )
+    )
+    for row in rows:
+        row["impact_minutes"] = round(row.pop("impact").total_seconds() / 60, 1) if row["impact"] else 0.0
+        row["service"] = row.pop("service__name")
+        row["slug"] = row.pop("service__slug")
+    by_count = sorted(rows, key=lambda row: (-row["incidents"], row["service"]))[:limit]
+    by_impact = sorted(rows, key=lambda row: (-row["impact_minutes"], row["service"]))[:limit]
+    return {"by_count": by_count, "by_impact": by_impact}
+
+
+def major_incidents(queryset: QuerySet[Incident]) -> list[dict]:
+    """The month's P0 and P1 incidents, oldest first."""
+    rows = (
+        queryset.filter(severity__in=["P0", "P1"])
+        .order_by("declared_at")
+        .annotate(ttr_seconds=Seconds("resolved_at", "started_at"))
+        .values("pk", "ref", "title", "severity", "status", "service__name", "declared_at", "ttr_seconds")
+    )
+    return [
+        {
+            "id": row["pk"],
+            "ref": row["ref"],
+            "title": row["title"],
+            "severity": row["severity"],
+            "status": row["status"],
+            "service": row["service__name"],
+            "declared_at": row["declared_at"],
+            "ttr_minutes": _minutes(row["ttr_seconds"]),
+        }
+        for row in rows
+    ]
+
+
+def report_data(*, month: Month, team: Team | None = None) -> dict:
+    """Everything the monthly review shows, as plain JSON-able data (a fixed number of queries)."""
+    metrics = monthly_metrics(month=month, team=team)
+    counted = counted_incidents(start=metrics.start, end=metrics.end, team=team)
+    data = metrics.as_dict()
+    prev_start, prev_end = month.previous().bounds(metrics.time_zone)
+    previous = duration_stats(counted_incidents(start=prev_start, end=prev_end, team=team))
+    data["previous_durations"] = {name: asdict(stats) for name, stats in previous.items()}
+    data["top_services"] = top_services(counted, end=metrics.end)
+    data["major_incidents"] = major_incidents(counted)
+    data["trend"] = trend(months=12, end_month=month, team=team)
+    for provider in REPORT_SECTIONS:
+        data.update(provider(month=month, team=team, start=metrics.start, end=metrics.end))
+    return data
+
+
+# Extra report sections (postmortems, action items, alerts, game days) plug in here:
+# each provider(month=, team=, start=, end=) returns a dict merged into the report data.
+REPORT_SECTIONS: list = []

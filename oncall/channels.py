@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Callable
+from email.mime.image import MIMEImage
 
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
@@ -24,9 +26,18 @@ def send_email(notification: Notification) -> None:
         to=[notification.address],
         headers={"X-Firebreak-Notification": notification.dedupe_key},
     )
-    html = notification.payload.get("html") if isinstance(notification.payload, dict) else None
-    if html:
-        message.attach_alternative(html, "text/html")
+    payload = notification.payload if isinstance(notification.payload, dict) else {}
+    if payload.get("html"):
+        message.attach_alternative(payload["html"], "text/html")
+    images = payload.get("inline_images") or {}
+    if images:
+        # HTML referring to <img src="cid:NAME">: the images travel in a multipart/related part
+        message.mixed_subtype = "related"
+        for cid, encoded in images.items():
+            image = MIMEImage(base64.b64decode(encoded), "png")
+            image.add_header("Content-ID", f"<{cid}>")
+            image.add_header("Content-Disposition", "inline", filename=f"{cid}.png")
+            message.attach(image)
     message.send(fail_silently=False)
 
 

@@ -28,3 +28,13 @@ def test_trend_api(responder_api, db):
     assert response.status_code == 200
     assert len(response.json()["months"]) == 12
     assert responder_api.get("/api/v1/metrics/trend/?months=0").status_code == 400
+
+
+def test_dashboard_for_managers_only(client, manager, responder, db):
+    client.force_login(responder)
+    assert client.get("/admin/metrics/dashboard/").status_code == 403
+    client.force_login(manager)
+    response = client.get("/admin/metrics/dashboard/?month=2026-03")
+    assert response.status_code == 200
+    assert b"data:image/png;base64," in response.content
+    assert b"Time to resolve" in response.content
