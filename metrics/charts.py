@@ -47,15 +47,19 @@ def ttr_trend(trend: list[dict]) -> bytes:
     """Median time to resolve per month, in minutes (months without data are gaps)."""
     figure, axis = plt.subplots(figsize=(6.4, 2.4))
     labels = [row["month"][2:] for row in trend]
+    positions = list(range(len(trend)))
     values = [row["ttr_median"] if row["ttr_median"] is not None else float("nan") for row in trend]
-    axis.plot(labels, values, marker="o", color="#1f5f8b", linewidth=2)
-    for label, value in zip(labels, values, strict=True):
+    axis.plot(positions, values, marker="o", color="#1f5f8b", linewidth=2)
+    for position, value in zip(positions, values, strict=True):
         if value == value:  # not NaN
             axis.annotate(
-                f"{value:.0f}", (label, value), textcoords="offset points", xytext=(0, 6), ha="center", fontsize=7
+                f"{value:.0f}", (position, value), textcoords="offset points", xytext=(0, 6), ha="center", fontsize=7
             )
     _style(axis, "Median time to resolve (minutes)")
-    axis.set_ylim(bottom=0)
+    axis.set_xticks(positions, labels)
+    known = [value for value in values if value == value]
+    axis.set_ylim(0, (max(known) * 1.25) if known else 1)
+    axis.set_xlim(-0.5, len(trend) - 0.5)
     return _png(figure)
 
 
