@@ -168,6 +168,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "incidents.tasks.remind_overdue_status_updates",
         "schedule": timedelta(minutes=1),
     },
+    "send-postmortem-reminders": {
+        "task": "postmortems.tasks.send_postmortem_reminders",
+        "schedule": crontab(hour=7, minute=0),
+    },
     "purge-old-sessions": {
         "task": "oncall.tasks.purge_expired_sessions",
         "schedule": crontab(hour=3, minute=17),
