@@ -11,6 +11,7 @@ admin.site.index_title = "Incidents, on-call and postmortems"
 api_v1 = [
     path("", include("oncall.urls")),
     path("", include("incidents.urls")),
+    path("", include("postmortems.urls")),
 ]
 
 urlpatterns = [
