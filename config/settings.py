@@ -173,6 +173,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "metrics.tasks.send_monthly_reports",
         "schedule": crontab(minute=7),
     },
+    "send-postmortem-reminders": {
+        "task": "postmortems.tasks.send_postmortem_reminders",
+        "schedule": crontab(hour=7, minute=0),
+    },
     "purge-old-sessions": {
         "task": "oncall.tasks.purge_expired_sessions",
         "schedule": crontab(hour=3, minute=17),

@@ -14,6 +14,7 @@ api_v1 = [
     path("", include("oncall.urls")),
     path("", include("incidents.urls")),
     path("", include("metrics.urls")),
+    path("", include("postmortems.urls")),
 ]
 
 urlpatterns = [

@@ -57,7 +57,7 @@ def test_incident_declare_rejects_bad_input_and_writes_nothing(service, responde
 
 def test_incident_full_lifecycle_stamps_each_time_once(service, responder):
     with time_machine.travel(T0, tick=False):
-        incident = services.incident_declare(title="x", severity="P1", service=service, actor=responder)
+        incident = services.incident_declare(title="x", severity="P3", service=service, actor=responder)
     with time_machine.travel(T0 + timedelta(minutes=3), tick=False):
         services.incident_acknowledge(incident=incident, actor=responder)
     with time_machine.travel(T0 + timedelta(minutes=30), tick=False):

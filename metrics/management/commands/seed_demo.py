@@ -18,6 +18,8 @@ from django.utils import timezone
 from incidents import services as incident_services
 from incidents.models import Incident, IncidentEvent, Service, StatusUpdate
 from oncall.models import ContactMethod, Team, TeamMembership
+from postmortems import services as postmortem_services
+from postmortems.models import ActionItem, Postmortem
 
 TEAMS = [
     ("Payments", "payments", "Europe/Berlin", [("checkout", "Checkout"), ("billing", "Billing"), ("ledger", "Ledger")]),
@@ -65,6 +67,7 @@ class Command(BaseCommand):
             if not Incident.objects.exists():
                 services = self._teams_and_services(users)
                 self._incidents(services, users)
+                self._postmortems(users)
                 self.stdout.write(self.style.SUCCESS(f"Seeded {Incident.objects.count()} demo incidents."))
             else:
                 self.stdout.write("Demo data already present; nothing seeded.")
@@ -198,3 +201,87 @@ class Command(BaseCommand):
                 )
             if state == "mitigated":
                 incident_services.incident_mitigate(incident=incident, actor=responder)
+
+    def _postmortems(self, users) -> None:
+        """Four postmortems: two drafts, one in review, one published with done, open and overdue items."""
+        candidates = list(
+            Incident.objects.filter(
+                severity__in=["P0", "P1", "P2"], resolved_at__isnull=False, is_practice=False, closure_reason=""
+            )
+            .select_related("service__team")
+            .order_by("-resolved_at")[:4]
+        )
+        manager, jo = users["manager"], users["jo"]
+        sections = {
+            "summary": "Card payments failed for part of the traffic after a configuration change.",
+            "impact": "About 4% of checkout attempts failed for 38 minutes; no data was lost.",
+            "detection": "The error-rate alert fired 6 minutes after impact began; the threshold was set high.",
+            "trigger": "A configuration change lowered the connection limit of the payment client.",
+            "resolution": "The configuration change was rolled back and the pool recovered.",
+            "went_well": "The rollback took 4 minutes once the change was identified.",
+            "went_badly": "The deploying engineer should have seen the warning in the logs.",
+            "got_lucky": "Traffic was low because it was early morning.",
+            "lessons": "Configuration changes need the same canary as code changes.",
+        }
+        for index, incident in enumerate(candidates):
+            postmortem = postmortem_services.postmortem_draft_for_incident(incident=incident)
+            if postmortem is None:
+                continue
+            owner = incident.commander or users["responder"]
+            if postmortem.owner_id is None:
+                postmortem = postmortem_services.postmortem_update(postmortem=postmortem, actor=manager, owner=owner)
+            if index == 0:
+                continue  # a fresh draft, as the resolve left it
+            postmortem_services.postmortem_update(postmortem=postmortem, actor=owner, **sections)
+            postmortem_services.contributing_factor_save(
+                postmortem=postmortem,
+                actor=owner,
+                category="configuration",
+                description="The connection limit had no validation or canary before rollout.",
+            )
+            postmortem_services.contributing_factor_save(
+                postmortem=postmortem,
+                actor=owner,
+                category="monitoring_gap",
+                description="The root cause alert on pool saturation did not exist.",
+            )
+            today = timezone.localdate()
+            items = [
+                postmortem_services.action_item_create(
+                    postmortem=postmortem,
+                    actor=owner,
+                    title="Validate connection limits in CI",
+                    owner=owner,
+                    priority=ActionItem.Priority.PRIORITY,
+                    kind=ActionItem.Kind.PREVENT,
+                    due_on=today - timedelta(days=3),
+                    tracker_url="https://tracker.example/OPS-101",
+                ),
+                postmortem_services.action_item_create(
+                    postmortem=postmortem,
+                    actor=owner,
+                    title="Alert on pool saturation above 80%",
+                    owner=owner,
+                    priority=ActionItem.Priority.PRIORITY,
+                    kind=ActionItem.Kind.DETECT,
+                    due_on=today + timedelta(days=1),
+                ),
+                postmortem_services.action_item_create(
+                    postmortem=postmortem,
+                    actor=owner,
+                    title="Canary for configuration changes",
+                    owner=owner,
+                    priority=ActionItem.Priority.IMPROVEMENT,
+                    kind=ActionItem.Kind.MITIGATE,
+                ),
+            ]
+            if index == 1:
+                continue  # a draft with warnings to fix
+            postmortem_services.postmortem_submit(postmortem=postmortem, actor=owner)
+            if index == 2:
+                continue  # waiting for review
+            reviewer = jo if owner.pk == manager.pk else manager
+            postmortem_services.postmortem_approve(postmortem=postmortem, reviewer=reviewer, comment="Clear, thanks.")
+            postmortem_services.postmortem_publish(postmortem=postmortem, actor=reviewer)
+            postmortem_services.action_item_set_status(item=items[1], actor=owner, status=ActionItem.Status.DONE)
+        self.stdout.write(f"Seeded {Postmortem.objects.count()} demo postmortems.")

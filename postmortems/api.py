@@ -1,0 +1,336 @@
+"""REST API for postmortems and action items: views validate with a serializer, call a service or selector."""
+
+from __future__ import annotations
+
+import csv
+import io
+
+from django.contrib.auth import get_user_model
+from django.http import HttpResponse
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import exceptions, mixins, serializers, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.response import Response
+
+from config.api import CursorPagination
+from oncall.models import Team
+from postmortems import selectors, services
+from postmortems.filters import ActionItemFilter, PostmortemFilter
+from postmortems.models import SECTIONS, ActionItem, ContributingFactor, Postmortem, PostmortemReview
+from postmortems.rendering import render_sections
+
+User = get_user_model()
+
+
+class UsernameField(serializers.SlugRelatedField):
+    def __init__(self, **kwargs):
+        kwargs.setdefault("slug_field", "username")
+        kwargs.setdefault("queryset", User.objects.filter(is_active=True))
+        super().__init__(**kwargs)
+
+
+class LintWarningSerializer(serializers.Serializer):
+    rule = serializers.CharField()
+    phrase = serializers.CharField()
+    where = serializers.CharField()
+    line = serializers.IntegerField()
+    suggestion = serializers.CharField()
+
+
+class FactorSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = ContributingFactor
+        fields = ["id", "category", "description", "position"]
+
+
+class ActionItemSerializer(serializers.ModelSerializer):
+    owner = serializers.CharField(source="owner.username", read_only=True, default=None)
+    team = serializers.CharField(source="team.slug", read_only=True, default=None)
+    postmortem = serializers.IntegerField(source="postmortem_id", read_only=True)
+    overdue = serializers.SerializerMethodField()
+
+    class Meta:
+        model = ActionItem
+        fields = [
+            "id",
+            "postmortem",
+            "title",
+            "owner",
+            "team",
+            "priority",
+            "kind",
+            "due_on",
+            "status",
+            "completed_at",
+            "wont_do_reason",
+            "tracker_url",
+            "overdue",
+        ]
+        read_only_fields = fields
+
+    def get_overdue(self, obj: ActionItem) -> bool:
+        return bool(obj.is_open and obj.due_on and obj.due_on < self.context.get("today", selectors.org_today()))
+
+
+class ReviewSerializer(serializers.ModelSerializer):
+    reviewer = serializers.CharField(source="reviewer.username", read_only=True)
+
+    class Meta:
+        model = PostmortemReview
+        fields = ["id", "round", "reviewer", "decision", "comment", "created_at"]
+        read_only_fields = fields
+
+
+class PostmortemListSerializer(serializers.ModelSerializer):
+    ref = serializers.CharField(read_only=True)
+    owner = serializers.CharField(source="owner.username", read_only=True, default=None)
+    incidents = serializers.SerializerMethodField()
+    warning_count = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Postmortem
+        fields = ["id", "ref", "title", "status", "owner", "due_at", "published_at", "incidents", "warning_count"]
+        read_only_fields = fields
+
+    def get_incidents(self, obj: Postmortem) -> list[str]:
+        return [incident.ref for incident in obj.incidents.all()]
+
+    def get_warning_count(self, obj: Postmortem) -> int:
+        return len(obj.lint_warnings or [])
+
+
+class PostmortemDetailSerializer(PostmortemListSerializer):
+    html = serializers.SerializerMethodField(help_text="Each section rendered from Markdown and sanitised")
+    lint_warnings = LintWarningSerializer(many=True, read_only=True)
+    contributing_factors = FactorSerializer(source="factors", many=True, read_only=True)
+    action_items = ActionItemSerializer(many=True, read_only=True)
+    reviews = ReviewSerializer(many=True, read_only=True)
+    revisions = serializers.SerializerMethodField()
+
+    class Meta(PostmortemListSerializer.Meta):
+        fields = [
+            *PostmortemListSerializer.Meta.fields,
+            "review_round",
+            *SECTIONS,
+            "html",
+            "lint_warnings",
+            "contributing_factors",
+            "action_items",
+            "reviews",
+            "revisions",
+        ]
+        read_only_fields = fields
+
+    def get_html(self, obj: Postmortem) -> dict[str, str]:
+        return render_sections(obj.sections())
+
+    def get_revisions(self, obj: Postmortem) -> list[dict]:
+        return [{"number": r.number, "published_at": r.published_at} for r in obj.revisions.all()]
+
+
+class PostmortemUpdateSerializer(serializers.Serializer):
+    title = serializers.CharField(max_length=200, required=False)
+    owner = UsernameField(required=False)
+    due_at = serializers.DateTimeField(required=False)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        for name in SECTIONS:
+            self.fields[name] = serializers.CharField(required=False, allow_blank=True)
+
+
+class FactorInputSerializer(serializers.Serializer):
+    category = serializers.ChoiceField(choices=ContributingFactor.Category.choices)
+    description = serializers.CharField()
+
+
+class CommentSerializer(serializers.Serializer):
+    comment = serializers.CharField(required=False, allow_blank=True, default="")
+
+
+class ReasonSerializer(serializers.Serializer):
+    reason = serializers.CharField()
+
+
+class ActionItemInputSerializer(serializers.Serializer):
+    title = serializers.CharField(max_length=200)
+    owner = UsernameField(required=False)
+    team = serializers.SlugRelatedField(slug_field="slug", queryset=Team.objects.all(), required=False)
+    priority = serializers.ChoiceField(choices=ActionItem.Priority.choices, default=ActionItem.Priority.IMPROVEMENT)
+    kind = serializers.ChoiceField(choices=ActionItem.Kind.choices, default=ActionItem.Kind.PREVENT)
+    due_on = serializers.DateField(required=False)
+    tracker_url = serializers.URLField(required=False, allow_blank=True, default="")
+
+
+class ActionItemUpdateSerializer(serializers.Serializer):
+    title = serializers.CharField(max_length=200, required=False)
+    owner = UsernameField(required=False)
+    team = serializers.SlugRelatedField(slug_field="slug", queryset=Team.objects.all(), required=False)
+    priority = serializers.ChoiceField(choices=ActionItem.Priority.choices, required=False)
+    kind = serializers.ChoiceField(choices=ActionItem.Kind.choices, required=False)
+    due_on = serializers.DateField(required=False)
+    tracker_url = serializers.URLField(required=False, allow_blank=True)
+    status = serializers.ChoiceField(choices=ActionItem.Status.choices, required=False)
+    wont_do_reason = serializers.CharField(required=False, allow_blank=True, default="")
+
+
+class PostmortemPagination(CursorPagination):
+    ordering = ("-created_at", "-id")
+
+
+class PostmortemViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    """Postmortems: the library (published ones for everyone), editing, and one POST per workflow step."""
+
+    filterset_class = PostmortemFilter
+    pagination_class = PostmortemPagination
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):
+            return Postmortem.objects.none()
+        base = selectors.postmortem_list() if self.action == "list" else selectors.postmortem_detail()
+        return base.filter(pk__in=selectors.postmortems_visible_to(self.request.user).values("pk"))
+
+    def get_serializer_class(self):
+        return PostmortemListSerializer if self.action == "list" else PostmortemDetailSerializer
+
+    def _editable(self) -> Postmortem:
+        postmortem = self.get_object()
+        if not selectors.user_can_edit_postmortem(self.request.user, postmortem):
+            raise exceptions.PermissionDenied("Only the owner, the incident's responders and managers edit this.")
+        return postmortem
+
+    def _respond(self, postmortem: Postmortem, code: int = status.HTTP_200_OK) -> Response:
+        postmortem = selectors.postmortem_detail().get(pk=postmortem.pk)
+        return Response(PostmortemDetailSerializer(postmortem).data, status=code)
+
+    @extend_schema(request=PostmortemUpdateSerializer, responses=PostmortemDetailSerializer)
+    def partial_update(self, request, pk=None):
+        serializer = PostmortemUpdateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        postmortem = services.postmortem_update(
+            postmortem=self._editable(), actor=request.user, **serializer.validated_data
+        )
+        return self._respond(postmortem)
+
+    @extend_schema(request=FactorInputSerializer, responses={201: PostmortemDetailSerializer})
+    @action(detail=True, methods=["post"])
+    def factors(self, request, pk=None):
+        """Add a contributing factor."""
+        serializer = FactorInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        postmortem = self._editable()
+        services.contributing_factor_save(postmortem=postmortem, actor=request.user, **serializer.validated_data)
+        return self._respond(postmortem, status.HTTP_201_CREATED)
+
+    @extend_schema(request=ActionItemInputSerializer, responses={201: ActionItemSerializer})
+    @action(detail=True, methods=["post"], url_path="action-items")
+    def action_items(self, request, pk=None):
+        """Add an action item (without due_on: 28 days for priority, 90 for improvement, after publication)."""
+        serializer = ActionItemInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        item = services.action_item_create(postmortem=self._editable(), actor=request.user, **serializer.validated_data)
+        return Response(ActionItemSerializer(item).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=None, responses=PostmortemDetailSerializer)
+    @action(detail=True, methods=["post"])
+    def submit(self, request, pk=None):
+        return self._respond(services.postmortem_submit(postmortem=self._editable(), actor=request.user))
+
+    @extend_schema(request=CommentSerializer, responses=PostmortemDetailSerializer)
+    @action(detail=True, methods=["post"])
+    def approve(self, request, pk=None):
+        serializer = CommentSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        postmortem = self.get_object()
+        services.postmortem_approve(postmortem=postmortem, reviewer=request.user, **serializer.validated_data)
+        return self._respond(postmortem)
+
+    @extend_schema(request=CommentSerializer, responses=PostmortemDetailSerializer)
+    @action(detail=True, methods=["post"], url_path="request-changes")
+    def request_changes(self, request, pk=None):
+        serializer = CommentSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        postmortem = services.postmortem_request_changes(
+            postmortem=self.get_object(), reviewer=request.user, **serializer.validated_data
+        )
+        return self._respond(postmortem)
+
+    @extend_schema(request=None, responses=PostmortemDetailSerializer)
+    @action(detail=True, methods=["post"])
+    def publish(self, request, pk=None):
+        return self._respond(services.postmortem_publish(postmortem=self._editable(), actor=request.user))
+
+    @extend_schema(request=ReasonSerializer, responses=PostmortemDetailSerializer)
+    @action(detail=True, methods=["post"])
+    def amend(self, request, pk=None):
+        serializer = ReasonSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        postmortem = services.postmortem_amend(
+            postmortem=self._editable(), actor=request.user, **serializer.validated_data
+        )
+        return self._respond(postmortem)
+
+
+class ActionItemPagination(CursorPagination):
+    ordering = ("due_on", "id")
+
+
+class ActionItemViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    """Action items: list with filters (owner, team, status, priority, overdue), status and field updates,
+    and a CSV export for sprint planning."""
+
+    serializer_class = ActionItemSerializer
+    filterset_class = ActionItemFilter
+    pagination_class = ActionItemPagination
+
+    def get_queryset(self):
+        return selectors.action_item_list()
+
+    def get_serializer_context(self):
+        return {**super().get_serializer_context(), "today": selectors.org_today()}
+
+    @extend_schema(request=ActionItemUpdateSerializer, responses=ActionItemSerializer)
+    def partial_update(self, request, pk=None):
+        item = self.get_object()
+        if not selectors.user_can_edit_action_item(request.user, item):
+            raise exceptions.PermissionDenied("Only the item's owner or a manager changes it.")
+        serializer = ActionItemUpdateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = dict(serializer.validated_data)
+        new_status = data.pop("status", None)
+        reason = data.pop("wont_do_reason", "")
+        if "owner" in data and not selectors.is_manager(request.user):
+            raise exceptions.PermissionDenied("Only a manager reassigns an action item.")
+        if data:
+            item = services.action_item_update(item=item, actor=request.user, **data)
+        if new_status is not None:
+            item = services.action_item_set_status(item=item, actor=request.user, status=new_status, reason=reason)
+        item = selectors.action_item_list().get(pk=item.pk)
+        return Response(self.get_serializer(item).data)
+
+    @extend_schema(responses={(200, "text/csv"): OpenApiResponse(description="Open action items as CSV")})
+    @action(detail=False, methods=["get"], pagination_class=None)
+    def export(self, request):
+        """Open and in-progress items (filters apply), by team and priority, for sprint planning."""
+        queryset = self.filter_queryset(self.get_queryset()).filter(status__in=("open", "in_progress"))
+        queryset = queryset.order_by("team__slug", "priority", "due_on", "id")
+        buffer = io.StringIO()
+        writer = csv.writer(buffer)
+        writer.writerow(["team", "priority", "kind", "title", "owner", "due_on", "status", "postmortem", "tracker_url"])
+        for item in queryset:
+            writer.writerow(
+                [
+                    item.team.slug if item.team else "",
+                    item.priority,
+                    item.kind,
+                    item.title,
+                    item.owner.username if item.owner else "",
+                    item.due_on.isoformat() if item.due_on else "",
+                    item.status,
+                    item.postmortem.ref if item.postmortem else "",
+                    item.tracker_url,
+                ]
+            )
+        response = HttpResponse(buffer.getvalue(), content_type="text/csv; charset=utf-8")
+        response["Content-Disposition"] = 'attachment; filename="action-items.csv"'
+        return response

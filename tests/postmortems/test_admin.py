@@ -1,0 +1,221 @@
+from datetime import date, timedelta
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+
+from postmortems import services
+from postmortems.models import ActionItem, Postmortem
+from postmortems.rendering import render_markdown
+from tests.incidents.factories import IncidentFactory
+from tests.oncall.factories import TeamFactory, UserFactory
+from tests.postmortems.factories import (
+    ActionItemFactory,
+    ContributingFactorFactory,
+    PostmortemFactory,
+    complete_sections,
+)
+
+PM_CHANGELIST = reverse("admin:postmortems_postmortem_changelist")
+ITEM_CHANGELIST = reverse("admin:postmortems_actionitem_changelist")
+
+
+@pytest.fixture
+def manager_client(client, manager):
+    client.force_login(manager)
+    return client
+
+
+def workflow(pk, name):
+    return reverse("admin:postmortems_postmortem_workflow", args=[pk, name])
+
+
+# --- sanitising -------------------------------------------------------------------------------------------------
+
+
+def test_render_markdown_removes_scripts_and_event_handlers():
+    html = render_markdown(
+        "**bold** <script>alert(1)</script> <img src=x onerror=alert(1)>\n\n"
+        "[click](javascript:alert(1)) [ok](https://example.com)\n\n"
+        "<a href='#' onclick='steal()'>x</a>"
+    )
+    assert "<strong>bold</strong>" in html
+    assert "<script" not in html
+    assert "onerror" not in html.replace("onerror=alert(1)&gt;", "")  # escaped text only, never an attribute
+    assert "<img" not in html
+    assert "onclick=" not in html.replace("onclick='steal()'&gt;", "").replace("onclick=&#39;", "")
+    assert 'href="javascript' not in html
+    assert '<a href="https://example.com" rel="noopener noreferrer nofollow">ok</a>' in html
+
+
+def test_render_markdown_strips_raw_html_even_when_the_renderer_allows_it():
+    import nh3
+
+    from postmortems import rendering
+
+    dirty = '<p onmouseover="x()">hi<script>bad()</script><iframe src="https://evil"></iframe></p>'
+    clean = nh3.clean(dirty, tags=rendering.ALLOWED_TAGS, attributes=rendering.ALLOWED_ATTRIBUTES)
+    assert clean == "<p>hi</p>"
+
+
+def test_admin_preview_is_sanitised(manager_client):
+    postmortem = PostmortemFactory(summary="Hello <script>alert('x')</script>\n\n<img src=x onerror=alert(1)>")
+    response = manager_client.get(reverse("admin:postmortems_postmortem_change", args=[postmortem.pk]))
+    content = response.content.decode()
+    assert response.status_code == 200
+    start = content.index('class="postmortem-preview"')
+    preview = content[start : content.index("</div>", start)]
+    assert "Hello" in preview
+    assert "<script>alert" not in preview
+    assert "<img" not in preview
+
+
+# --- change page, workflow buttons -------------------------------------------------------------------------------
+
+
+def test_admin_change_page_shows_warnings_inlines_and_buttons(manager_client):
+    postmortem = PostmortemFactory(went_badly="This was human error.")
+    services.postmortem_update(postmortem=postmortem, actor=None, lessons="We forgot to test.")
+    ContributingFactorFactory(postmortem=postmortem)
+    ActionItemFactory(postmortem=postmortem, title="Automate rollback")
+    response = manager_client.get(reverse("admin:postmortems_postmortem_change", args=[postmortem.pk]))
+    content = response.content.decode()
+    assert "forgot to" in content
+    assert "human error" in content
+    assert "Automate rollback" in content
+    assert "Submit for review" in content
+    assert "Publish" not in content.split("Submit for review")[0][-400:]
+
+
+def test_admin_workflow_from_draft_to_published(client, manager):
+    owner = UserFactory(username="owner", groups=["Responders"])
+    postmortem = PostmortemFactory(owner=owner, **complete_sections())
+    ContributingFactorFactory(postmortem=postmortem)
+    client.force_login(owner)
+    assert client.get(workflow(postmortem.pk, "submit")).status_code == 405
+    assert client.post(workflow(postmortem.pk, "submit")).status_code == 302
+    client.post(workflow(postmortem.pk, "approve"))  # a responder cannot approve: an error message
+    postmortem.refresh_from_db()
+    assert postmortem.status == "in_review"
+    assert not postmortem.reviews.exists()
+
+    client.force_login(manager)
+    response = client.post(workflow(postmortem.pk, "request_changes"), follow=True)
+    assert "Say what should change" in response.content.decode()
+    client.post(workflow(postmortem.pk, "approve"), {"comment": "Good"})
+    client.post(workflow(postmortem.pk, "publish"))
+    postmortem.refresh_from_db()
+    assert postmortem.status == "published"
+    assert postmortem.revisions.count() == 1
+
+
+def test_admin_save_goes_through_services_and_relints(manager_client, manager):
+    postmortem = PostmortemFactory(owner=manager)
+    url = reverse("admin:postmortems_postmortem_change", args=[postmortem.pk])
+    form = {
+        "title": postmortem.title,
+        "owner": manager.pk,
+        "due_at_0": "2026-03-17",
+        "due_at_1": "23:59:59",
+        "summary": "The root cause was a config change.",
+        **dict.fromkeys(("impact", "timeline", "detection", "trigger", "resolution", "went_well"), ""),
+        **dict.fromkeys(("went_badly", "got_lucky", "lessons"), ""),
+        "factors-TOTAL_FORMS": "1",
+        "factors-INITIAL_FORMS": "0",
+        "factors-0-category": "configuration",
+        "factors-0-description": "No validation of connection limits.",
+        "factors-0-position": "0",
+        "action_items-TOTAL_FORMS": "1",
+        "action_items-INITIAL_FORMS": "0",
+        "action_items-0-title": "Validate limits in CI",
+        "action_items-0-owner": manager.pk,
+        "action_items-0-priority": "priority",
+        "action_items-0-kind": "prevent",
+        "action_items-0-due_on": "",
+        "action_items-0-tracker_url": "",
+        "reviews-TOTAL_FORMS": "0",
+        "reviews-INITIAL_FORMS": "0",
+        "events-TOTAL_FORMS": "0",
+        "events-INITIAL_FORMS": "0",
+    }
+    response = manager_client.post(url, form)
+    assert response.status_code == 302, response.content.decode()[:3000]
+    postmortem.refresh_from_db()
+    assert postmortem.summary.startswith("The root cause")
+    assert [w["rule"] for w in postmortem.lint_warnings] == ["root_cause"]
+    assert postmortem.factors.get().description == "No validation of connection limits."
+    item = postmortem.action_items.get()
+    assert item.due_is_default
+    assert item.due_on is not None
+    assert postmortem.events.filter(kind="action_item_added").count() == 1
+
+
+# --- action item list ----------------------------------------------------------------------------------------------
+
+
+def _item_changelist_queries(client, count, query=""):
+    owners = UserFactory.create_batch(3)
+    teams = TeamFactory.create_batch(3)
+    postmortems = PostmortemFactory.create_batch(3)
+    ActionItem.objects.bulk_create(
+        ActionItem(
+            postmortem=postmortems[i % 3],
+            owner=owners[i % 3],
+            team=teams[i % 3],
+            title=f"Item {i}",
+            due_on=date(2026, 1, 1) + timedelta(days=i),
+        )
+        for i in range(count)
+    )
+    with CaptureQueriesContext(connection) as queries:
+        response = client.get(ITEM_CHANGELIST + query)
+    assert response.status_code == 200
+    return len(queries)
+
+
+@pytest.mark.parametrize("query", ["", "?due=overdue", "?status__exact=open&priority__exact=improvement", "?mine=1"])
+def test_action_item_changelist_query_count_is_constant(manager_client, query):
+    small = _item_changelist_queries(manager_client, 10, query)
+    ActionItem.objects.all().delete()
+    Postmortem.objects.all().delete()
+    large = _item_changelist_queries(manager_client, 200, query)
+    assert small == large
+
+
+def test_postmortem_changelist_query_count_is_constant(manager_client):
+    def run(count):
+        for _ in range(count):
+            PostmortemFactory(incidents=[IncidentFactory()])
+        with CaptureQueriesContext(connection) as queries:
+            response = manager_client.get(PM_CHANGELIST)
+        assert response.status_code == 200
+        return len(queries)
+
+    small = run(10)
+    Postmortem.objects.all().delete()
+    assert run(200) == small
+
+
+def test_action_item_filters_overdue_and_mine(manager_client, manager):
+    mine = ActionItemFactory(owner=manager, title="Mine overdue", due_on=date(2020, 1, 1))
+    ActionItemFactory(title="Someone else's", due_on=date(2999, 1, 1))
+    content = manager_client.get(ITEM_CHANGELIST + "?due=overdue").content.decode()
+    assert mine.title in content
+    assert "Someone else" not in content
+    assert "Someone else" not in manager_client.get(ITEM_CHANGELIST + "?mine=1").content.decode()
+
+
+def test_responder_cannot_change_someone_elses_item(client, responder):
+    other = ActionItemFactory(title="Not yours")
+    own = ActionItemFactory(owner=responder, title="Yours")
+    client.force_login(responder)
+    assert client.get(reverse("admin:postmortems_actionitem_change", args=[own.pk])).status_code == 200
+    response = client.post(
+        ITEM_CHANGELIST, {"action": "mark_done", "_selected_action": [own.pk, other.pk]}, follow=True
+    )
+    assert response.status_code == 200
+    own.refresh_from_db()
+    other.refresh_from_db()
+    assert own.status == "done"
+    assert other.status == "open"
