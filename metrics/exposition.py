@@ -13,6 +13,7 @@ from prometheus_client.core import GaugeMetricFamily
 
 from incidents.models import Incident
 from oncall.models import Notification
+from postmortems.selectors import action_items_overdue
 
 # Further gauges (overdue action items, on-call gaps) are added by functions registered here;
 # each yields GaugeMetricFamily objects.
@@ -52,6 +53,13 @@ class FirebreakCollector:
         for row in Notification.objects.order_by().values("status", "channel").annotate(n=Count("pk")):
             notifications.add_metric([row["status"], row["channel"]], row["n"])
         yield notifications
+        overdue = GaugeMetricFamily(
+            "firebreak_overdue_action_items", "Open or in-progress action items past their due date", labels=["team"]
+        )
+        rows = action_items_overdue().order_by().values("team__slug").annotate(n=Count("pk"))
+        for row in rows:
+            overdue.add_metric([row["team__slug"] or ""], row["n"])
+        yield overdue
         for extra in EXTRA_COLLECTORS:
             yield from extra()
 

@@ -358,11 +358,10 @@ def report_data(*, month: Month, team: Team | None = None) -> dict:
     data["top_services"] = top_services(counted, end=metrics.end)
     data["major_incidents"] = major_incidents(counted)
     data["trend"] = trend(months=12, end_month=month, team=team)
-    for provider in REPORT_SECTIONS:
-        data.update(provider(month=month, team=team, start=metrics.start, end=metrics.end))
+    from metrics import sections  # the sections over postmortems (and later alerts, game days)
+
+    data.update(sections.report_sections(month=month, team=team, start=metrics.start, end=metrics.end))
+    statuses = sections.major_incident_postmortems([row["ref"] for row in data["major_incidents"]])
+    for row in data["major_incidents"]:
+        row["postmortem"] = statuses.get(row["ref"], "")
     return data
-
-
-# Extra report sections (postmortems, action items, alerts, game days) plug in here:
-# each provider(month=, team=, start=, end=) returns a dict merged into the report data.
-REPORT_SECTIONS: list = []

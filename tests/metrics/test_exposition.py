@@ -37,4 +37,16 @@ def test_metrics_open_and_unacknowledged(client, settings, db):
     assert values[("firebreak_open_incidents", (("service", "checkout"), ("severity", "P0")))] == 2
     assert values[("firebreak_unacknowledged_incidents", (("severity", "P0"),))] == 1
     assert ("firebreak_open_incidents", (("service", "checkout"), ("severity", "P1"))) not in values
-    assert len(queries) == 3
+    assert len(queries) == 4
+
+
+def test_metrics_overdue_action_items(client, settings, db):
+    from datetime import date
+
+    from tests.postmortems.factories import ActionItemFactory
+
+    settings.FIREBREAK_METRICS_TOKEN = "t"
+    ActionItemFactory(due_on=date(2020, 1, 1))
+    ActionItemFactory(due_on=date(2999, 1, 1))
+    values = samples(client.get("/metrics", HTTP_AUTHORIZATION="Bearer t").content)
+    assert values[("firebreak_overdue_action_items", (("team", ""),))] == 1

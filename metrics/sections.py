@@ -1,0 +1,129 @@
+"""Report sections built on the layers below incidents: postmortems and action items (METRICS.md).
+
+Each section is one or two SQL statements; the number of queries does not grow with the data."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from django.db import connection
+from django.db.models import Count, F, OuterRef, Q, Subquery
+from django.db.models.functions import TruncDate
+from django.utils import timezone
+
+from incidents.models import Incident
+from metrics.selectors import Month, counted_incidents
+from oncall.models import Team
+from postmortems.models import ActionItem, Postmortem
+
+
+def _local_first_days(month: Month) -> tuple[date, date]:
+    return month.first_day(), month.next().first_day()
+
+
+def action_items_section(*, month: Month, team: Team | None, tz: str, end: datetime) -> dict:
+    """Action items due in M (local due date in M, not won't-do): on-time rate, completion rate; and the
+    overdue count at the end of M (due before the first local day of M+1, in any month, and not completed
+    by the end of M)."""
+    import zoneinfo
+
+    first, next_first = _local_first_days(month)
+    items = ActionItem.objects.exclude(status=ActionItem.Status.WONT_DO)
+    if team is not None:
+        items = items.filter(team=team)
+    due = (
+        items.filter(due_on__gte=first, due_on__lt=next_first)
+        .annotate(completed_on=TruncDate("completed_at", tzinfo=zoneinfo.ZoneInfo(tz)))
+        .aggregate(
+            due=Count("pk"),
+            completed=Count("pk", filter=Q(status=ActionItem.Status.DONE)),
+            on_time=Count("pk", filter=Q(status=ActionItem.Status.DONE, completed_on__lte=F("due_on"))),
+        )
+    )
+    overdue = items.filter(due_on__lt=next_first).filter(Q(completed_at__isnull=True) | Q(completed_at__gte=end))
+    by_owner = (
+        overdue.order_by()
+        .values("owner__username", "team__name")
+        .annotate(count=Count("pk"))
+        .order_by("-count", "owner__username")
+    )
+    total = due["due"]
+    return {
+        "due": total,
+        "completed": due["completed"],
+        "on_time": due["on_time"],
+        "on_time_rate": None if not total else round(100 * due["on_time"] / total, 1),
+        "completion_rate": None if not total else round(100 * due["completed"] / total, 1),
+        "overdue": overdue.count(),
+        "overdue_by_owner": [
+            {"owner": row["owner__username"] or "(no owner)", "team": row["team__name"] or "—", "count": row["count"]}
+            for row in by_owner
+        ],
+    }
+
+
+POSTMORTEM_TIMELINESS_SQL = """
+SELECT
+    COUNT(*),
+    COUNT(*) FILTER (WHERE published IS NOT NULL AND published < due_end),
+    COUNT(*) FILTER (WHERE published IS NOT NULL AND published >= due_end),
+    COUNT(*) FILTER (WHERE published IS NULL AND due_end <= %s)
+FROM (
+    SELECT
+        ((date_trunc('day', i.resolved_at AT TIME ZONE t.timezone)
+          + CEIL(EXTRACT(EPOCH FROM p.postmortem_deadline) / 86400) * INTERVAL '1 day'
+          + INTERVAL '1 day') AT TIME ZONE t.timezone) AS due_end,
+        (SELECT MIN(pm.published_at) FROM postmortems_postmortem pm
+         JOIN postmortems_postmortem_incidents link ON link.postmortem_id = pm.id
+         WHERE link.incident_id = i.id) AS published
+    FROM incidents_incident i
+    JOIN incidents_severitypolicy p ON p.severity = i.severity
+    JOIN incidents_service s ON s.id = i.service_id
+    JOIN oncall_team t ON t.id = s.team_id
+    WHERE i.id IN ({ids}) AND p.postmortem_required AND i.resolved_at IS NOT NULL
+) per_incident
+"""
+
+
+def postmortems_section(*, team: Team | None, start: datetime, end: datetime, now: datetime | None = None) -> dict:
+    """Postmortem timeliness for the incidents of M whose severity requires one and that are resolved:
+    due = end of (local resolve date in the team's zone + the severity's deadline); on time, late, or
+    overdue-unpublished. Plus the postmortems published in M."""
+    ids_sql, ids_params = counted_incidents(start=start, end=end, team=team).values("pk").query.sql_with_params()
+    with connection.cursor() as cursor:
+        cursor.execute(POSTMORTEM_TIMELINESS_SQL.format(ids=ids_sql), [now or timezone.now(), *ids_params])
+        required, on_time, late, overdue = cursor.fetchone()
+    published = Postmortem.objects.filter(published_at__gte=start, published_at__lt=end)
+    if team is not None:
+        published = published.filter(incidents__service__team=team).distinct()
+    return {
+        "required": required,
+        "on_time": on_time,
+        "late": late,
+        "overdue_unpublished": overdue,
+        "published": [
+            {"id": pk, "title": title, "url": f"/admin/postmortems/postmortem/{pk}/change/"}
+            for pk, title in published.order_by("published_at").values_list("pk", "title")
+        ],
+    }
+
+
+def postmortem_status_subquery() -> Subquery:
+    """The status of the newest postmortem covering an incident (for the P0/P1 list)."""
+    return Subquery(Postmortem.objects.filter(incidents=OuterRef("pk")).order_by("-id").values("status")[:1])
+
+
+def report_sections(*, month: Month, team: Team | None, start: datetime, end: datetime) -> dict:
+    tz = team.timezone if team is not None else None
+    from django.conf import settings
+
+    tz = tz or settings.FIREBREAK_REPORT_TIME_ZONE
+    return {
+        "action_items": action_items_section(month=month, team=team, tz=tz, end=end),
+        "postmortems": postmortems_section(team=team, start=start, end=end),
+    }
+
+
+def major_incident_postmortems(refs: list[str]) -> dict[str, str]:
+    rows = Incident.objects.filter(ref__in=refs).annotate(pm=postmortem_status_subquery()).values_list("ref", "pm")
+    return {ref: status for ref, status in rows if status}

@@ -1,0 +1,123 @@
+"""Action-item and postmortem metrics of METRICS.md, hand-computed."""
+
+from datetime import UTC, date, datetime, timedelta
+
+import pytest
+
+from metrics import sections
+from metrics.selectors import Month
+from tests.incidents.factories import IncidentFactory, ServiceFactory
+from tests.oncall.factories import TeamFactory
+from tests.postmortems.factories import ActionItemFactory, PostmortemFactory
+
+OCT = Month(2026, 10)
+OCT_END = datetime(2026, 11, 1, tzinfo=UTC)
+
+
+def item(due, status="open", completed=None, team=None, **extra):
+    values = {"due_on": due, "status": status, "completed_at": completed, "team": team}
+    if status == "wont_do":
+        values["wont_do_reason"] = "superseded"
+    return ActionItemFactory(**values, **extra)
+
+
+def test_action_items_section(db):
+    item(date(2026, 10, 10), "done", datetime(2026, 10, 9, 23, 30, tzinfo=UTC))  # on time
+    item(date(2026, 10, 10), "done", datetime(2026, 10, 11, 8, tzinfo=UTC))  # completed late
+    item(date(2026, 10, 20))  # due, open: overdue at the end of October
+    item(date(2026, 10, 25), "wont_do")  # not counted anywhere
+    item(date(2026, 9, 15), "in_progress")  # due in September, still overdue at the end of October
+    item(date(2026, 9, 20), "done", datetime(2026, 11, 3, tzinfo=UTC))  # was overdue at the end of October
+    item(date(2026, 11, 5))  # not due yet
+
+    data = sections.action_items_section(month=OCT, team=None, tz="UTC", end=OCT_END)
+
+    assert (data["due"], data["completed"], data["on_time"]) == (3, 2, 1)
+    assert data["on_time_rate"] == 33.3
+    assert data["completion_rate"] == 66.7
+    assert data["overdue"] == 3
+
+
+def test_action_item_completion_is_a_local_date(db):
+    team = TeamFactory(timezone="Europe/Berlin")
+    # completed at 22:30 UTC on the due date: already the next day in Berlin (CEST, UTC+2)
+    item(date(2026, 10, 10), "done", datetime(2026, 10, 10, 22, 30, tzinfo=UTC), team=team)
+    assert sections.action_items_section(month=OCT, team=None, tz="UTC", end=OCT_END)["on_time"] == 1
+    assert sections.action_items_section(month=OCT, team=team, tz="Europe/Berlin", end=OCT_END)["on_time"] == 0
+
+
+def test_action_items_overdue_by_owner(db):
+    overdue = item(date(2026, 10, 2))
+    item(date(2026, 10, 3), owner=overdue.owner)
+    data = sections.action_items_section(month=OCT, team=None, tz="UTC", end=OCT_END)
+    assert data["overdue_by_owner"] == [{"owner": overdue.owner.username, "team": "—", "count": 2}]
+
+
+def resolved(service, severity, resolved_at):
+    start = resolved_at - timedelta(hours=2)
+    return IncidentFactory(
+        service=service,
+        severity=severity,
+        status="resolved",
+        started_at=start,
+        detected_at=start,
+        declared_at=start,
+        mitigated_at=resolved_at,
+        resolved_at=resolved_at,
+    )
+
+
+@pytest.fixture
+def october_postmortems(db):
+    service = ServiceFactory(team=TeamFactory(timezone="Europe/Berlin"))
+    # P1 resolved 5 Oct: due at the end of 12 Oct in Berlin = 12 Oct 22:00 UTC
+    x = resolved(service, "P1", datetime(2026, 10, 5, 10, tzinfo=UTC))
+    PostmortemFactory(incidents=[x], status="published", published_at=datetime(2026, 10, 12, 21, 59, tzinfo=UTC))
+    y = resolved(service, "P2", datetime(2026, 10, 6, 10, tzinfo=UTC))  # due 13 Oct 22:00 UTC
+    PostmortemFactory(incidents=[y], status="published", published_at=datetime(2026, 10, 13, 22, 0, tzinfo=UTC))
+    z = resolved(service, "P1", datetime(2026, 10, 7, 10, tzinfo=UTC))  # due 14 Oct 22:00 UTC, never published
+    PostmortemFactory(incidents=[z])
+    resolved(service, "P3", datetime(2026, 10, 8, 10, tzinfo=UTC))  # P3: no postmortem required
+    IncidentFactory(service=service, severity="P1", declared_at=datetime(2026, 10, 9, tzinfo=UTC))  # unresolved
+    return service
+
+
+def test_postmortem_timeliness(october_postmortems):
+    start = datetime(2026, 10, 1, tzinfo=UTC)
+    data = sections.postmortems_section(team=None, start=start, end=OCT_END, now=datetime(2026, 11, 1, tzinfo=UTC))
+    assert (data["required"], data["on_time"], data["late"], data["overdue_unpublished"]) == (3, 1, 1, 1)
+    assert len(data["published"]) == 2
+
+
+def test_postmortem_not_yet_due_is_not_overdue(october_postmortems):
+    start = datetime(2026, 10, 1, tzinfo=UTC)
+    data = sections.postmortems_section(team=None, start=start, end=OCT_END, now=datetime(2026, 10, 14, 21, tzinfo=UTC))
+    assert data["overdue_unpublished"] == 0
+
+
+def _report_queries(count):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from metrics.selectors import report_data
+
+    service = ServiceFactory()
+    for day in range(count):
+        incident = resolved(service, "P1", datetime(2026, 10, 1 + day % 28, 12, tzinfo=UTC))
+        PostmortemFactory(incidents=[incident], status="published", published_at=datetime(2026, 10, 29, tzinfo=UTC))
+        item(date(2026, 10, 1 + day % 28))
+    with CaptureQueriesContext(connection) as queries:
+        data = report_data(month=OCT)
+    assert data["incidents"] == count
+    return len(queries)
+
+
+def test_report_data_query_count_is_constant(db):
+    small = _report_queries(3)
+    from incidents.models import Incident
+    from postmortems.models import ActionItem, Postmortem
+
+    ActionItem.objects.all().delete()
+    Postmortem.objects.all().delete()
+    Incident.objects.all().delete()
+    assert _report_queries(30) == small
