@@ -168,6 +168,14 @@ CELERY_BEAT_SCHEDULE = {
         "task": "incidents.tasks.remind_overdue_status_updates",
         "schedule": timedelta(minutes=1),
     },
+    "oncall-process-handoffs": {
+        "task": "oncall.tasks.process_handoffs",
+        "schedule": timedelta(minutes=1),
+    },
+    "oncall-generate-shifts": {
+        "task": "oncall.tasks.generate_shifts_task",
+        "schedule": crontab(hour=2, minute=7),
+    },
     "purge-old-sessions": {
         "task": "oncall.tasks.purge_expired_sessions",
         "schedule": crontab(hour=3, minute=17),

@@ -1,0 +1,45 @@
+"""Every write of the oncall app. Split by topic; everything is importable from `oncall.services`."""
+
+from oncall.services.handoffs import handoffs_process, handoffs_process_rotation, reminders_send
+from oncall.services.notifications import notification_deliver, notification_enqueue, notification_retry
+from oncall.services.schedule import (
+    GenerationResult,
+    override_cancel,
+    override_create,
+    rotation_generate,
+    rotation_member_add,
+    rotation_member_remove,
+    rotation_members_reorder,
+    rotation_rotate_ical_token,
+    rotation_save,
+    rotations_generate_all,
+    swap_accept,
+    swap_decline,
+    swap_request,
+    unavailability_create,
+    unavailability_delete,
+)
+
+__all__ = [
+    "GenerationResult",
+    "handoffs_process",
+    "handoffs_process_rotation",
+    "notification_deliver",
+    "notification_enqueue",
+    "notification_retry",
+    "override_cancel",
+    "override_create",
+    "reminders_send",
+    "rotation_generate",
+    "rotation_member_add",
+    "rotation_member_remove",
+    "rotation_members_reorder",
+    "rotation_rotate_ical_token",
+    "rotation_save",
+    "rotations_generate_all",
+    "swap_accept",
+    "swap_decline",
+    "swap_request",
+    "unavailability_create",
+    "unavailability_delete",
+]
