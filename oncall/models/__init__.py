@@ -3,6 +3,7 @@
 from oncall.models.core import ContactMethod, Notification, Team, TeamMembership, validate_time_zone
 from oncall.models.escalation import EscalationPolicy, EscalationStep, EscalationTarget
 from oncall.models.schedule import (
+    CalendarFeed,
     Handoff,
     Holiday,
     HolidayCalendar,
@@ -17,6 +18,7 @@ from oncall.models.schedule import (
 )
 
 __all__ = [
+    "CalendarFeed",
     "ContactMethod",
     "EscalationPolicy",
     "EscalationStep",

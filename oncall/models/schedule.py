@@ -361,3 +361,13 @@ class Handoff(models.Model):
 
     def __str__(self) -> str:
         return f"{self.rotation} at {self.boundary_at:%Y-%m-%d %H:%M} UTC"
+
+
+class CalendarFeed(models.Model):
+    """A person's iCal feed token (all their shifts, every rotation). Rotating the token revokes old links."""
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="calendar_feed")
+    token = models.CharField(max_length=64, unique=True, default=new_ical_token, editable=False)
+
+    def __str__(self) -> str:
+        return f"calendar feed of {self.user}"

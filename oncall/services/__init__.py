@@ -4,6 +4,8 @@ from oncall.services.handoffs import handoffs_process, handoffs_process_rotation
 from oncall.services.notifications import notification_deliver, notification_enqueue, notification_retry
 from oncall.services.schedule import (
     GenerationResult,
+    calendar_feed_get_or_create,
+    calendar_feed_rotate,
     override_cancel,
     override_create,
     rotation_generate,
@@ -21,6 +23,8 @@ from oncall.services.schedule import (
 )
 
 __all__ = [
+    "calendar_feed_get_or_create",
+    "calendar_feed_rotate",
     "GenerationResult",
     "handoffs_process",
     "handoffs_process_rotation",

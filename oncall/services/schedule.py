@@ -20,7 +20,17 @@ from django.utils import timezone
 
 from oncall import clock
 from oncall.errors import DomainError
-from oncall.models import Holiday, Override, Rotation, RotationMember, ScheduleIssue, Shift, Swap, Unavailability
+from oncall.models import (
+    CalendarFeed,
+    Holiday,
+    Override,
+    Rotation,
+    RotationMember,
+    ScheduleIssue,
+    Shift,
+    Swap,
+    Unavailability,
+)
 from oncall.selectors.notifications import team_managers
 from oncall.services.notifications import notification_enqueue
 
@@ -773,3 +783,19 @@ def rotations_generate_all(*, now: datetime | None = None) -> list[GenerationRes
     first, so secondary layers plan around them."""
     ids = list(Rotation.objects.filter(is_active=True).order_by("layer", "pk").values_list("pk", flat=True))
     return [rotation_generate(rotation=Rotation(pk=pk), now=now) for pk in ids]
+
+
+def calendar_feed_get_or_create(*, user: AbstractBaseUser) -> CalendarFeed:
+    with transaction.atomic():
+        feed, _ = CalendarFeed.objects.get_or_create(user=user)
+    return feed
+
+
+def calendar_feed_rotate(*, user: AbstractBaseUser) -> CalendarFeed:
+    from oncall.models import new_ical_token
+
+    with transaction.atomic():
+        feed, _ = CalendarFeed.objects.select_for_update().get_or_create(user=user)
+        feed.token = new_ical_token()
+        feed.save(update_fields=["token"])
+    return feed
