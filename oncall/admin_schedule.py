@@ -9,9 +9,10 @@ from datetime import timedelta
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.widgets import AdminSplitDateTime
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
-from django.http import HttpResponseRedirect
+from django.http import HttpResponse, HttpResponseRedirect
+from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
@@ -89,7 +90,18 @@ class RotationMemberInline(admin.TabularInline):
 
 @admin.register(Rotation)
 class RotationAdmin(RefusalsAsMessages, admin.ModelAdmin):
-    list_display = ["name", "team", "layer", "unit", "count", "timezone", "strategy", "is_active", "ical_link"]
+    list_display = [
+        "name",
+        "team",
+        "layer",
+        "unit",
+        "count",
+        "timezone",
+        "strategy",
+        "is_active",
+        "ical_link",
+        "fairness_link",
+    ]
     list_filter = ["layer", "unit", "strategy", "is_active", "team"]
     list_select_related = ["team"]
     search_fields = ["name", "team__name"]
@@ -106,6 +118,10 @@ class RotationAdmin(RefusalsAsMessages, admin.ModelAdmin):
             return "-"
         url = reverse("oncall-feeds:rotation", args=[obj.ical_token])
         return format_html('<a href="{}">{}</a>', url, "subscribe")
+
+    @admin.display(description="Fairness")
+    def fairness_link(self, obj: Rotation) -> str:
+        return format_html('<a href="{}">report</a>', reverse("admin:oncall_rotation_fairness", args=[obj.pk]))
 
     def save_model(self, request, obj, form, change):
         with transaction.atomic():
@@ -136,8 +152,34 @@ class RotationAdmin(RefusalsAsMessages, admin.ModelAdmin):
     def get_urls(self):
         return [
             path("oncall-now/", self.admin_site.admin_view(self.oncall_now_view), name="oncall_oncall_now"),
+            path(
+                "<int:rotation_id>/fairness/",
+                self.admin_site.admin_view(self.fairness_view),
+                name="oncall_rotation_fairness",
+            ),
             *super().get_urls(),
         ]
+
+    def fairness_view(self, request, rotation_id: int):
+        rotation = get_object_or_404(Rotation.objects.select_related("team"), pk=rotation_id)
+        if not self.has_view_permission(request, rotation):
+            raise PermissionDenied
+        end = timezone.now()
+        weeks = int(request.GET["weeks"]) if request.GET.get("weeks", "").isdigit() else 12
+        report = selectors.fairness_report(rotation=rotation, start=end - timedelta(weeks=min(weeks, 56)), end=end)
+        if request.GET.get("export") == "csv":
+            response = HttpResponse(selectors.fairness_csv(report), content_type="text/csv; charset=utf-8")
+            response["Content-Disposition"] = f'attachment; filename="fairness-rotation-{rotation.pk}.csv"'
+            return response
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"Fairness: {rotation}",
+            "rotation": rotation,
+            "report": report,
+            "weeks": weeks,
+            "opts": self.model._meta,
+        }
+        return TemplateResponse(request, "admin/oncall/fairness.html", context)
 
     def oncall_now_view(self, request):
         now = timezone.now()

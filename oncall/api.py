@@ -3,6 +3,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from django.contrib.auth import get_user_model
+from django.http import HttpResponse
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
@@ -92,6 +93,36 @@ class RotationSerializer(serializers.ModelSerializer):
         read_only_fields = ["plan_version"]
 
 
+class MemberFairnessSerializer(serializers.Serializer):
+    username = serializers.CharField()
+    real_hours = serializers.FloatField()
+    nominal_hours = serializers.FloatField()
+    weighted_hours = serializers.FloatField()
+    slots = serializers.IntegerField()
+    night_hours = serializers.FloatField()
+    pages = serializers.IntegerField()
+
+
+class FairnessReportSerializer(serializers.Serializer):
+    rotation = serializers.IntegerField(source="rotation_id")
+    start = serializers.DateTimeField()
+    end = serializers.DateTimeField()
+    members = MemberFairnessSerializer(many=True)
+    spread = serializers.DictField(child=serializers.FloatField())
+
+
+def _param_time(request: Request, name: str):
+    from django.utils.dateparse import parse_datetime
+
+    raw = request.query_params.get(name)
+    if not raw:
+        return None
+    value = parse_datetime(raw)
+    if value is None or timezone.is_naive(value):
+        raise ApiValidationError({name: ["Give an ISO 8601 time with a time zone."]})
+    return value
+
+
 class RotationViewSet(viewsets.ModelViewSet):
     """Rotations. Creating or changing one re-plans its unfrozen slots (services.rotation_save)."""
 
@@ -118,6 +149,30 @@ class RotationViewSet(viewsets.ModelViewSet):
         data.is_valid(raise_exception=True)
         member = services.rotation_member_add(rotation=rotation, **data.validated_data)
         return Response(RotationMemberSerializer(member).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter(
+                "start", OpenApiTypes.DATETIME, description="Window start (default end - fairness horizon)"
+            ),
+            OpenApiParameter("end", OpenApiTypes.DATETIME, description="Window end (default now)"),
+            OpenApiParameter("export", str, enum=["csv"], description="csv: download as a spreadsheet"),
+        ],
+        responses=FairnessReportSerializer,
+    )
+    @action(detail=True, methods=["get"], url_path="fairness")
+    def fairness(self, request: Request, pk=None) -> Response | HttpResponse:
+        rotation = self.get_object()
+        end = _param_time(request, "end") or timezone.now()
+        start = _param_time(request, "start") or end - rotation.fairness_horizon
+        if end <= start or end - start > timedelta(days=400):
+            raise ApiValidationError({"end": ["The end must be after the start, at most 400 days later."]})
+        report = selectors.fairness_report(rotation=rotation, start=start, end=end)
+        if request.query_params.get("export") == "csv":
+            response = HttpResponse(selectors.fairness_csv(report), content_type="text/csv; charset=utf-8")
+            response["Content-Disposition"] = f'attachment; filename="fairness-rotation-{rotation.pk}.csv"'
+            return response
+        return Response(FairnessReportSerializer(report).data)
 
     @extend_schema(request=None, responses={204: None})
     @action(detail=True, methods=["delete"], url_path=r"members/(?P<username>[^/]+)")

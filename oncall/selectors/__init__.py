@@ -7,6 +7,7 @@ from oncall.selectors.escalation import (
     escalation_paged_at,
     policies_with_steps,
 )
+from oncall.selectors.fairness import FairnessReport, MemberFairness, fairness_csv, fairness_report
 from oncall.selectors.notifications import notifications_due, team_managers
 from oncall.selectors.schedule import (
     OnCallEntry,
@@ -18,6 +19,10 @@ from oncall.selectors.schedule import (
 )
 
 __all__ = [
+    "FairnessReport",
+    "MemberFairness",
+    "fairness_csv",
+    "fairness_report",
     "OnCallEntry",
     "ResolvedStep",
     "escalation_chain",
