@@ -15,7 +15,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.backends.postgresql.psycopg_any import DateTimeTZRange
-from django.db.models import Max, Q
+from django.db.models import Max
 from django.utils import timezone
 
 from oncall import clock
@@ -78,13 +78,14 @@ def _pieces_for_slot(
     if plan_user_id is None:
         plan_source = Shift.Source.GAP
     pieces: list[Piece] = []
+    prefix = f"t{int(start.timestamp())}"  # the slot's start: stable while the slot is, unique in the rotation
     cursor, index = start, 0
     for override in sorted(overrides, key=lambda o: o.period.lower):
         o_start, o_end = max(override.period.lower, start), min(override.period.upper, end)
         if o_start >= o_end:
             continue
         if o_start > cursor:
-            pieces.append(Piece(f"s{slot}p{index}", slot, cursor, o_start, plan_user_id, plan_user_id, plan_source))
+            pieces.append(Piece(f"{prefix}p{index}", slot, cursor, o_start, plan_user_id, plan_user_id, plan_source))
             index += 1
         pieces.append(
             Piece(
@@ -100,7 +101,7 @@ def _pieces_for_slot(
         )
         cursor = o_end
     if cursor < end:
-        pieces.append(Piece(f"s{slot}p{index}", slot, cursor, end, plan_user_id, plan_user_id, plan_source))
+        pieces.append(Piece(f"{prefix}p{index}", slot, cursor, end, plan_user_id, plan_user_id, plan_source))
     return pieces
 
 
@@ -167,10 +168,6 @@ def _notify_schedule_changed(*, rotation: Rotation, user_ids: set[int], now: dat
         )
 
 
-def _current_slot(rotation: Rotation, now: datetime) -> int:
-    return clock.Shape.of(rotation).slot_at(now)
-
-
 def _lock(rotation: Rotation) -> Rotation:
     return Rotation.objects.select_for_update().select_related("team").get(pk=rotation.pk)
 
@@ -184,6 +181,27 @@ def _ranges_by_user(queryset) -> dict[int, list[tuple[datetime, datetime]]]:
 
 def _overlaps(ranges: list[tuple[datetime, datetime]], start: datetime, end: datetime) -> bool:
     return any(s < end and start < e for s, e in ranges)
+
+
+def frozen_until(*, rotation: Rotation, now: datetime) -> datetime | None:
+    """The end of what is frozen: the current slot and the next one, as stored (overrides included).
+
+    Decided from the stored rows and times, not slot numbers, so a change of the rotation's shape (which
+    renumbers slots) still leaves the current and next shift alone. None when nothing is stored ahead."""
+    shifts = rotation.shifts.order_by("period")
+    current = shifts.filter(period__contains=now).first()
+    if current is not None:
+        following = shifts.filter(period__startswith__gte=current.period.upper).exclude(slot=current.slot).first()
+        anchor = current.period.lower
+    else:
+        following = shifts.filter(period__startswith__gt=now).first()
+        anchor = now
+    slots = [current.slot] if current is not None else []
+    if following is not None:
+        slots.append(following.slot)
+    if not slots:
+        return None
+    return shifts.filter(slot__in=slots, period__startswith__gte=anchor).aggregate(end=Max("period__endswith"))["end"]
 
 
 def rotation_generate(*, rotation: Rotation, now: datetime | None = None) -> GenerationResult:
@@ -200,16 +218,20 @@ def rotation_generate(*, rotation: Rotation, now: datetime | None = None) -> Gen
             return result
         shape = clock.Shape.of(rotation)
         tz = shape.tz
-        current = shape.slot_at(now)
-        last = shape.slot_at(now + rotation.horizon)
+        freeze_end = frozen_until(rotation=rotation, now=now)
         window_start = now - rotation.fairness_horizon
-        rows = list(rotation.shifts.filter(Q(period__endswith__gt=window_start) | Q(slot__gte=current)))
-        frozen_rows = [r for r in rows if r.slot <= current + 1]
-        replan_rows = [r for r in rows if r.slot > current + 1]
-        frozen_slots = {r.slot for r in frozen_rows}
-        rows_by_slot: dict[int, list[Shift]] = defaultdict(list)
-        for row in rows:
-            rows_by_slot[row.slot].append(row)
+        rows = list(rotation.shifts.filter(period__endswith__gt=window_start).order_by("period"))
+        if freeze_end is None:
+            kept = [r for r in rows if r.period.lower <= now]
+            first_slot = max(shape.slot_at(now), 0)
+            plan_from = shape.boundary(first_slot)
+        else:
+            kept = [r for r in rows if r.period.lower < freeze_end]
+            first_slot = shape.slot_at(freeze_end)
+            plan_from = freeze_end
+        replan_rows = [r for r in rows if r not in kept]
+        pinned_by_start = {r.period.lower: r.planned_user_id for r in replan_rows if r.source == Shift.Source.SWAP}
+        last = shape.slot_at(now + rotation.horizon)
 
         members = list(rotation.members.order_by("position", "id"))
         member_ids = [m.user_id for m in members]
@@ -232,30 +254,29 @@ def rotation_generate(*, rotation: Rotation, now: datetime | None = None) -> Gen
 
         def weigh(start: datetime, end: datetime) -> float:
             return clock.weighted_hours(
-                tz,
-                start,
-                end,
-                weekend_weight=rotation.weekend_weight,
-                holiday_weight=rotation.holiday_weight,
+                tz, start, end, weekend_weight=rotation.weekend_weight, holiday_weight=rotation.holiday_weight,
                 holidays=holidays,
-            )
+            )  # fmt: skip
 
-        # History: the plan of every kept slot (frozen ones), and effective weighted hours in the window.
-        plan: dict[int, tuple[datetime, datetime, int | None]] = {}
-        last_slot: dict[int, int] = {}
-        last_end: dict[int, datetime] = {}
+        # History: the plan of every kept slot (chronological), and effective weighted hours in the window.
+        plan: list[tuple[datetime, datetime, int | None]] = []
+        plan_slots: list[int] = []
         weighted: dict[int, float] = defaultdict(float)
-        for row in sorted(frozen_rows, key=lambda r: r.period.lower):
-            start, end, planned = plan.get(row.slot, (row.period.lower, row.period.upper, row.planned_user_id))
-            plan[row.slot] = (min(start, row.period.lower), max(end, row.period.upper), planned)
+        for row in kept:
             if row.user_id is not None:
                 weighted[row.user_id] += weigh(max(row.period.lower, window_start), row.period.upper)
-        for n in sorted(plan):
-            _, end, planned = plan[n]
+            if plan and plan_slots[-1] == row.slot and plan[-1][1] == row.period.lower:
+                plan[-1] = (plan[-1][0], row.period.upper, plan[-1][2])  # the next piece of the same slot
+            else:
+                plan.append((row.period.lower, row.period.upper, row.planned_user_id))
+                plan_slots.append(row.slot)
+        last_seen: dict[int, int] = {}
+        last_end: dict[int, datetime] = {}
+        for index, (_, end, planned) in enumerate(plan):
             if planned is not None:
-                last_slot[planned], last_end[planned] = n, end
+                last_seen[planned], last_end[planned] = index, end
 
-        def eligible(member: RotationMember, n: int, start: datetime, end: datetime) -> bool:
+        def eligible(member: RotationMember, start: datetime, end: datetime) -> bool:
             if member.active_from and member.active_from > start:
                 return False
             if member.active_until and member.active_until < end:
@@ -264,9 +285,11 @@ def rotation_generate(*, rotation: Rotation, now: datetime | None = None) -> Gen
                 return False
             if _overlaps(other_layer.get(member.user_id, []), start, end):
                 return False
-            run_start, k = start, n - 1
-            while k in plan and plan[k][2] == member.user_id and plan[k][1] >= run_start:
-                run_start, k = plan[k][0], k - 1
+            run_start = start
+            for p_start, p_end, p_user in reversed(plan):
+                if p_user != member.user_id or p_end < run_start:
+                    break
+                run_start = p_start
             return clock.local_days(tz, run_start, end) <= rotation.max_consecutive_days + EPSILON_DAYS
 
         def short_rest(member: RotationMember, start: datetime) -> bool:
@@ -274,17 +297,13 @@ def rotation_generate(*, rotation: Rotation, now: datetime | None = None) -> Gen
             return previous is not None and previous < start and start - previous < rotation.min_rest
 
         desired: list[Piece] = []
-        previous_end = max((r.period.upper for r in frozen_rows), default=None)
-        for n in range(max(current, 0), last + 1):
-            if n in frozen_slots:
-                continue
+        gap_periods: dict[int, tuple[datetime, datetime]] = {}
+        rest_periods: dict[tuple[int, int], tuple[datetime, datetime]] = {}
+        for n in range(first_slot, last + 1):
             start, end = shape.slot(n)
-            if previous_end is not None and n > current + 1:
-                start = max(start, previous_end)  # a changed shape never overlaps what is frozen
+            start = max(start, plan_from)
             if start >= end:
-                continue  # an hourly slot swallowed by a spring-forward gap
-            pinned = [r for r in rows_by_slot.get(n, []) if r.source == Shift.Source.SWAP]
-            pinned_user = pinned[0].planned_user_id if pinned else None
+                continue  # before what is frozen, or an hourly slot swallowed by a spring-forward gap
             order = list(enumerate(members))
             if rotation.strategy == Rotation.Strategy.BALANCED:
                 floor = now - timedelta(days=36500)
@@ -292,22 +311,25 @@ def rotation_generate(*, rotation: Rotation, now: datetime | None = None) -> Gen
                     key=lambda im: (round(weighted[im[1].user_id], 6), last_end.get(im[1].user_id, floor), im[0])
                 )
             else:
-                order.sort(key=lambda im: (last_slot.get(im[1].user_id, -(10**9)), im[0]))
-            candidates = [m for _, m in order if eligible(m, n, start, end)]
+                order.sort(key=lambda im: (last_seen.get(im[1].user_id, -(10**9)), im[0]))
+            candidates = [m for _, m in order if eligible(m, start, end)]
             source = Shift.Source.GENERATED
-            chosen = next((m for m in candidates if m.user_id == pinned_user), None)
+            pinned_user = pinned_by_start.get(start)
+            chosen = next((m for m in candidates if pinned_user is not None and m.user_id == pinned_user), None)
             if chosen is not None:
                 source = Shift.Source.SWAP
             else:
                 chosen = candidates[0] if candidates else None
                 if chosen is not None and short_rest(chosen, start):  # soft rule: assigned anyway, with a warning
                     result.rest_warnings.append((n, chosen.user_id))
+                    rest_periods[(n, chosen.user_id)] = (start, end)
             user_id = chosen.user_id if chosen else None
-            plan[n] = (start, end, user_id)
+            plan.append((start, end, user_id))
             if user_id is None:
                 result.gap_slots.append(n)
+                gap_periods[n] = (start, end)
             else:
-                last_slot[user_id], last_end[user_id] = n, end
+                last_seen[user_id], last_end[user_id] = len(plan) - 1, end
                 weighted[user_id] += weigh(start, end)
             desired += _pieces_for_slot(
                 slot=n, start=start, end=end, plan_user_id=user_id, plan_source=source, overrides=overrides
@@ -319,27 +341,43 @@ def rotation_generate(*, rotation: Rotation, now: datetime | None = None) -> Gen
         result.plan_version = rotation.plan_version
         if changed:
             _notify_schedule_changed(rotation=rotation, user_ids=changed, now=now)
-        _record_issues(rotation=rotation, result=result, plan=plan, now=now, current=current)
+        _record_issues(rotation=rotation, gaps=gap_periods, rests=rest_periods, replanned_from=plan_from, now=now)
     return result
 
 
-def _record_issues(*, rotation: Rotation, result: GenerationResult, plan: dict, now: datetime, current: int) -> None:
-    open_issues = ScheduleIssue.objects.filter(rotation=rotation, resolved_at__isnull=True, slot__gt=current + 1)
-    gaps = set(result.gap_slots)
-    open_issues.filter(kind=ScheduleIssue.Kind.GAP).exclude(slot__in=gaps).update(resolved_at=now)
-    warned = set(result.rest_warnings)
-    for issue in open_issues.filter(kind=ScheduleIssue.Kind.REST):
-        if (issue.slot, issue.user_id) not in warned:
+def _record_issues(
+    *,
+    rotation: Rotation,
+    gaps: dict[int, tuple[datetime, datetime]],
+    rests: dict[tuple[int, int], tuple[datetime, datetime]],
+    replanned_from: datetime,
+    now: datetime,
+) -> None:
+    """Open a critical issue per new gap (managers notified), a warning per short rest; resolve the open
+    issues of re-planned slots that no longer apply."""
+    open_issues = ScheduleIssue.objects.filter(
+        rotation=rotation, resolved_at__isnull=True, period__startswith__gte=replanned_from
+    )
+    gap_starts = {start for start, _ in gaps.values()}
+    rest_keys = {(start, user_id) for (_, user_id), (start, _) in rests.items()}
+    existing_gaps: set[datetime] = set()
+    existing_rests: set[tuple[datetime, int | None]] = set()
+    for issue in open_issues.filter(kind__in=[ScheduleIssue.Kind.GAP, ScheduleIssue.Kind.REST]):
+        key = issue.period.lower
+        still = key in gap_starts if issue.kind == ScheduleIssue.Kind.GAP else (key, issue.user_id) in rest_keys
+        if still:
+            (
+                existing_gaps.add(key)
+                if issue.kind == ScheduleIssue.Kind.GAP
+                else existing_rests.add((key, issue.user_id))
+            )
+        else:
             issue.resolved_at = now
             issue.save(update_fields=["resolved_at"])
-    existing_gaps = set(
-        ScheduleIssue.objects.filter(
-            rotation=rotation, kind=ScheduleIssue.Kind.GAP, resolved_at__isnull=True
-        ).values_list("slot", flat=True)
-    )
-    managers = list(team_managers(team_id=rotation.team_id))
-    for n in sorted(gaps - existing_gaps):
-        start, end, _ = plan[n]
+    managers = list(team_managers(team_id=rotation.team_id)) if gaps else []
+    for n, (start, end) in sorted(gaps.items()):
+        if start in existing_gaps:
+            continue
         message = (
             f"Nobody can take {rotation} from {_fmt(rotation, start)} to {_fmt(rotation, end)} under the hard rules."
         )
@@ -353,21 +391,15 @@ def _record_issues(*, rotation: Rotation, result: GenerationResult, plan: dict, 
         )
         for membership in managers:
             notification_enqueue(
-                dedupe_key=f"oncall:gap:{rotation.pk}:{n}:{int(start.timestamp())}:{membership.user_id}",
+                dedupe_key=f"oncall:gap:{rotation.pk}:{int(start.timestamp())}:{membership.user_id}",
                 user=membership.user,
                 subject=f"On-call gap in {rotation}",
                 body=message + "\nAdd an override or change the rotation.",
                 payload={"kind": "schedule_gap", "rotation": rotation.pk, "slot": n},
             )
-    existing_rest = set(
-        ScheduleIssue.objects.filter(
-            rotation=rotation, kind=ScheduleIssue.Kind.REST, resolved_at__isnull=True
-        ).values_list("slot", "user_id")
-    )
-    for n, user_id in result.rest_warnings:
-        if (n, user_id) in existing_rest:
+    for (n, user_id), (start, end) in sorted(rests.items()):
+        if (start, user_id) in existing_rests:
             continue
-        start, end, _ = plan[n]
         ScheduleIssue.objects.create(
             rotation=rotation,
             user_id=user_id,
@@ -657,8 +689,12 @@ def _frozen_shift_of(*, user_id: int, start: datetime, end: datetime, now: datet
     ).select_related("rotation")
     if rotation_ids is not None:
         shifts = shifts.filter(rotation_id__in=rotation_ids)
+    limits: dict[int, datetime | None] = {}
     for shift in shifts.order_by("period"):
-        if shift.slot <= _current_slot(shift.rotation, now) + 1:
+        if shift.rotation_id not in limits:
+            limits[shift.rotation_id] = frozen_until(rotation=shift.rotation, now=now)
+        limit = limits[shift.rotation_id]
+        if limit is not None and shift.period.lower < limit:
             return shift
     return None
 

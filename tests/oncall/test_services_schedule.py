@@ -201,3 +201,38 @@ def test_rotation_in_tokyo_hands_off_at_local_nine(make_rotation, now):
     services.rotation_generate(rotation=rotation)
     starts = [s.period.lower for s in rotation.shifts.order_by("period")[1:5]]
     assert all(s.astimezone(UTC).time() == time(0, 0) for s in starts)
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"handoff_time": time(18, 0)},
+        {"unit": Rotation.Unit.WEEKLY, "handoff_weekday": 2},
+        {"unit": Rotation.Unit.HOURLY, "count": 12},
+    ],
+)
+def test_changing_the_rotation_shape_replans_only_after_the_next_shift(make_rotation, now, change):
+    rotation = make_rotation(3, **DAILY)
+    services.rotation_generate(rotation=rotation)
+    current = rotation.shifts.get(period__contains=now)
+    nxt = rotation.shifts.get(period__startswith=current.period.upper)
+    frozen = list(
+        rotation.shifts.filter(period__startswith__lte=nxt.period.lower).values_list(
+            "pk", "user_id", "period", "sequence"
+        )
+    )
+    for field, value in change.items():
+        setattr(rotation, field, value)
+    services.rotation_save(rotation=rotation)
+    assert (
+        list(
+            rotation.shifts.filter(period__startswith__lte=nxt.period.lower).values_list(
+                "pk", "user_id", "period", "sequence"
+            )
+        )
+        == frozen
+    )
+    later = list(rotation.shifts.filter(period__startswith__gte=nxt.period.upper).order_by("period"))
+    assert later[0].period.lower == nxt.period.upper  # no hole, no overlap
+    assert all(a.period.upper == b.period.lower for a, b in zip(later, later[1:], strict=False))
+    assert later[-1].period.upper >= now + rotation.horizon
