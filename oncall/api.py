@@ -5,6 +5,7 @@ from datetime import timedelta
 from django.contrib.auth import get_user_model
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404
+from django.urls import reverse
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
@@ -457,3 +458,22 @@ class EscalationPolicyViewSet(viewsets.ReadOnlyModelViewSet):
 
     def get_serializer_context(self):
         return {**super().get_serializer_context(), "at": _at(self.request)}
+
+
+class CalendarFeedSerializer(serializers.Serializer):
+    url = serializers.CharField()
+
+
+class CalendarFeedView(APIView):
+    """Your personal iCal feed (all your shifts). POST rotates the token: the old URL stops working."""
+
+    def _body(self, request: Request, feed) -> dict:
+        return {"url": request.build_absolute_uri(reverse("oncall-feeds:person", args=[feed.token]))}
+
+    @extend_schema(responses=CalendarFeedSerializer)
+    def get(self, request: Request) -> Response:
+        return Response(self._body(request, services.calendar_feed_get_or_create(user=request.user)))
+
+    @extend_schema(request=None, responses=CalendarFeedSerializer)
+    def post(self, request: Request) -> Response:
+        return Response(self._body(request, services.calendar_feed_rotate(user=request.user)))

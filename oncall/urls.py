@@ -14,5 +14,6 @@ router.register("escalation-policies", api.EscalationPolicyViewSet, basename="es
 
 urlpatterns = [
     path("oncall/", api.OnCallView.as_view(), name="oncall-now"),
+    path("calendar-feed/", api.CalendarFeedView.as_view(), name="calendar-feed"),
     *router.urls,
 ]

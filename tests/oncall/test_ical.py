@@ -59,3 +59,13 @@ def test_unknown_or_rotated_token_is_404(client, make_rotation, now):
     assert client.get(f"/ical/rotations/{old}.ics").status_code == 404
     assert client.get(f"/ical/rotations/{rotation.ical_token}.ics").status_code == 200
     assert len(rotation.ical_token) >= 40
+
+
+def test_personal_feed_url_via_api_and_rotation(responder_api, responder, make_rotation, now):
+    first = responder_api.get("/api/v1/calendar-feed/").json()["url"]
+    assert "/ical/people/" in first
+    rotated = responder_api.post("/api/v1/calendar-feed/").json()["url"]
+    assert rotated != first
+    path = rotated.split("testserver", 1)[1]
+    assert responder_api.get(path).status_code == 200
+    assert responder_api.get(first.split("testserver", 1)[1]).status_code == 404

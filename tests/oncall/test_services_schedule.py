@@ -236,3 +236,12 @@ def test_changing_the_rotation_shape_replans_only_after_the_next_shift(make_rota
     assert later[0].period.lower == nxt.period.upper  # no hole, no overlap
     assert all(a.period.upper == b.period.lower for a, b in zip(later, later[1:], strict=False))
     assert later[-1].period.upper >= now + rotation.horizon
+
+
+def test_balanced_ties_go_to_the_least_recently_on_call(make_rotation, now):
+    from decimal import Decimal
+
+    rotation = make_rotation(2, strategy=Rotation.Strategy.BALANCED, weekend_weight=Decimal(1), **DAILY)
+    services.rotation_generate(rotation=rotation)
+    holders = _holders(rotation)
+    assert holders[:6] == [holders[0], holders[1]] * 3  # equal hours after each pair: the one who waited longer
