@@ -100,6 +100,16 @@ def _record(
                     body=body,
                     payload={"kind": "handoff", "handoff": handoff.pk, "role": role},
                 )
+            if rotation.team.chat_channel:
+                notification_enqueue(
+                    dedupe_key=f"oncall:handoff:{handoff.pk}:team",
+                    user=None,
+                    channel=Notification.Channel.SLACK,
+                    address=rotation.team.chat_channel,
+                    subject=f"On-call handoff: {rotation}: {incoming.user or 'nobody (gap)'} is now on call",
+                    body=body,
+                    payload={"kind": "handoff", "handoff": handoff.pk, "role": "team"},
+                )
     return handoff
 
 

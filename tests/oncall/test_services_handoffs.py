@@ -152,3 +152,17 @@ def test_two_concurrent_runs_make_one_record_and_one_set_of_notifications(make_r
     assert errors == []
     assert Handoff.objects.filter(rotation=rotation, boundary_at=boundary).count() == 1
     assert Notification.objects.filter(payload__kind="handoff").count() == 2
+
+
+def test_handoff_also_tells_the_team_channel(make_rotation, now):
+    rotation = make_rotation(3, **DAILY)
+    rotation.team.chat_channel = "C0TEAM"
+    rotation.team.save()
+    services.rotation_generate(rotation=rotation)
+    services.handoffs_process()
+    boundary = _boundary_after(rotation, now)
+    services.handoffs_process(now=boundary)
+    handoff = Handoff.objects.get(boundary_at=boundary)
+    team_note = Notification.objects.get(payload__handoff=handoff.pk, payload__role="team")
+    assert team_note.channel == Notification.Channel.SLACK
+    assert team_note.address == "C0TEAM"
