@@ -66,7 +66,7 @@ class RotationMemberFormSet(forms.BaseInlineFormSet):
             member = form.instance
             if member.pk is None:
                 continue
-            frozen = services.schedule._frozen_shift_of(
+            frozen = services.frozen_shift_of(
                 user_id=member.user_id,
                 start=now,
                 end=now + member.rotation.horizon,

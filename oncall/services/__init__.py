@@ -1,14 +1,14 @@
 """Every write of the oncall app. Split by topic; everything is importable from `oncall.services`."""
 
+from oncall.services.generation import GenerationResult, frozen_until, rotation_generate
 from oncall.services.handoffs import handoffs_process, handoffs_process_rotation, reminders_send
 from oncall.services.notifications import notification_deliver, notification_enqueue, notification_retry
 from oncall.services.schedule import (
-    GenerationResult,
     calendar_feed_get_or_create,
     calendar_feed_rotate,
+    frozen_shift_of,
     override_cancel,
     override_create,
-    rotation_generate,
     rotation_member_add,
     rotation_member_remove,
     rotation_members_reorder,
@@ -34,6 +34,8 @@ __all__ = [
     "override_cancel",
     "override_create",
     "reminders_send",
+    "frozen_shift_of",
+    "frozen_until",
     "rotation_generate",
     "rotation_member_add",
     "rotation_member_remove",
