@@ -155,3 +155,13 @@ def test_escalation_policies_with_resolved_chain(responder_api, make_rotation, n
     holder = rotation.shifts.get(period__contains=now).user.username
     assert [s["users"][0]["username"] for s in body["chain"]] == [holder, holder]
     assert [s["starts_after_minutes"] for s in body["chain"]] == [0, 5]
+
+
+def test_api_lists_run_a_constant_number_of_queries(responder_api, make_rotation, now, django_assert_max_num_queries):
+    for _ in range(3):
+        services.rotation_generate(rotation=make_rotation(3, **DAILY))
+    params = {"start": now.isoformat(), "end": (now + timedelta(days=30)).isoformat()}
+    for url, query in (("/api/v1/shifts/", params), ("/api/v1/rotations/", {}), ("/api/v1/oncall/", {})):
+        with django_assert_max_num_queries(6):
+            response = responder_api.get(url, query)
+        assert response.status_code == 200

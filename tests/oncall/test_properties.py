@@ -114,3 +114,34 @@ def test_generation_respects_hard_rules(make_rotation, members, shape, tz, start
     )
     assert gaps == issues
     assert all(a.period.upper == b.period.lower for a, b in zip(shifts, shifts[1:], strict=False))
+
+
+@PROPERTY_SETTINGS
+@given(
+    shape=SHAPES,
+    tz=st.sampled_from(ZONES),
+    start_day=st.integers(min_value=0, max_value=360),
+    offset_minutes=st.integers(min_value=1, max_value=14 * 24 * 60),
+    length_minutes=st.integers(min_value=1, max_value=5 * 24 * 60),
+)
+def test_override_then_cancel_restores_the_plan(make_rotation, shape, tz, start_day, offset_minutes, length_minutes):
+    from tests.oncall.factories import UserFactory
+
+    rotation, now = _build(make_rotation, 3, shape, tz, start_day, 21)
+    services.rotation_generate(rotation=rotation, now=now)
+    before = list(rotation.shifts.order_by("period").values_list("key", "user_id", "period"))
+    stand_in = UserFactory()
+    start = now + timedelta(minutes=offset_minutes)
+    end = start + timedelta(minutes=length_minutes)
+    override = services.override_create(rotation=rotation, user=stand_in, start=start, end=end, now=now)
+    shifts = list(rotation.shifts.order_by("period"))
+    assert all(a.period.upper == b.period.lower for a, b in zip(shifts, shifts[1:], strict=False))
+    horizon_end = shifts[-1].period.upper
+    for instant in (start, start + (end - start) / 2, end - timedelta(microseconds=1)):
+        if instant < horizon_end:
+            assert rotation.shifts.get(period__contains=instant).user_id == stand_in.pk
+    if end < horizon_end:
+        after = rotation.shifts.get(period__contains=end)
+        assert after.user_id == after.planned_user_id
+    services.override_cancel(override=override, now=now)
+    assert list(rotation.shifts.order_by("period").values_list("key", "user_id", "period")) == before

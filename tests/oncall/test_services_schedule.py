@@ -245,3 +245,21 @@ def test_balanced_ties_go_to_the_least_recently_on_call(make_rotation, now):
     services.rotation_generate(rotation=rotation)
     holders = _holders(rotation)
     assert holders[:6] == [holders[0], holders[1]] * 3  # equal hours after each pair: the one who waited longer
+
+
+@pytest.mark.parametrize(
+    ("tz_name", "anchor", "dst_instant", "real_hours"),
+    [
+        ("America/New_York", date(2026, 2, 2), datetime(2026, 3, 8, 12, tzinfo=UTC), 167),
+        ("America/New_York", date(2026, 10, 5), datetime(2026, 11, 1, 12, tzinfo=UTC), 169),
+        ("Europe/Berlin", date(2026, 10, 5), datetime(2026, 10, 25, 12, tzinfo=UTC), 169),
+    ],
+)
+def test_generated_weekly_shift_over_dst_keeps_local_handoffs(make_rotation, tz_name, anchor, dst_instant, real_hours):
+    rotation = make_rotation(2, anchor_date=anchor, timezone=tz_name)
+    services.rotation_generate(rotation=rotation, now=datetime.combine(anchor, time(12), tzinfo=UTC))
+    shift = rotation.shifts.get(period__contains=dst_instant)
+    assert shift.period.upper - shift.period.lower == timedelta(hours=real_hours)
+    tz = zone(tz_name)
+    assert shift.period.lower.astimezone(tz).time() == time(9)
+    assert shift.period.upper.astimezone(tz).time() == time(9)
