@@ -80,6 +80,10 @@ class RotationMemberSerializer(serializers.ModelSerializer):
         fields = ["id", "user", "position", "active_from", "active_until"]
 
 
+class MemberOrderSerializer(serializers.Serializer):
+    usernames = serializers.ListField(child=UserField(), allow_empty=False)
+
+
 class RotationSerializer(serializers.ModelSerializer):
     members = RotationMemberSerializer(many=True, read_only=True)
     team = serializers.SlugRelatedField(slug_field="slug", queryset=Team.objects.all())
@@ -174,6 +178,16 @@ class RotationViewSet(viewsets.ModelViewSet):
             response["Content-Disposition"] = f'attachment; filename="fairness-rotation-{rotation.pk}.csv"'
             return response
         return Response(FairnessReportSerializer(report).data)
+
+    @extend_schema(request=MemberOrderSerializer, responses=RotationMemberSerializer(many=True))
+    @action(detail=True, methods=["post"], url_path="reorder-members")
+    def reorder_members(self, request: Request, pk=None) -> Response:
+        rotation = self.get_object()
+        data = MemberOrderSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        ids = [user.pk for user in data.validated_data["usernames"]]
+        members = services.rotation_members_reorder(rotation=rotation, user_ids=ids)
+        return Response(RotationMemberSerializer(members, many=True).data)
 
     @extend_schema(request=None, responses={204: None})
     @action(detail=True, methods=["delete"], url_path=r"members/(?P<username>[^/]+)")

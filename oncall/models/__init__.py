@@ -2,15 +2,13 @@
 
 from oncall.models.core import ContactMethod, Notification, Team, TeamMembership, validate_time_zone
 from oncall.models.escalation import EscalationPolicy, EscalationStep, EscalationTarget
+from oncall.models.records import CalendarFeed, Handoff, ScheduleIssue
 from oncall.models.schedule import (
-    CalendarFeed,
-    Handoff,
     Holiday,
     HolidayCalendar,
     Override,
     Rotation,
     RotationMember,
-    ScheduleIssue,
     Shift,
     Swap,
     Unavailability,

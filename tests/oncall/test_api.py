@@ -165,3 +165,28 @@ def test_api_lists_run_a_constant_number_of_queries(responder_api, make_rotation
         with django_assert_max_num_queries(6):
             response = responder_api.get(url, query)
         assert response.status_code == 200
+
+
+def test_reorder_members_replans_only_after_the_next_shift(manager_api, make_rotation, now):
+    rotation = make_rotation(3, **DAILY)
+    services.rotation_generate(rotation=rotation)
+    current = rotation.shifts.get(period__contains=now)
+    nxt = rotation.shifts.get(period__startswith=current.period.upper)
+    names = [m.user.username for m in rotation.members.order_by("position")]
+    response = manager_api.post(
+        f"/api/v1/rotations/{rotation.pk}/reorder-members/", {"usernames": names[::-1]}, format="json"
+    )
+    assert response.status_code == 200, response.json()
+    assert [m["user"] for m in response.json()] == names[::-1]
+    assert rotation.shifts.get(period__contains=now).user_id == current.user_id
+    assert rotation.shifts.get(period__startswith=current.period.upper).user_id == nxt.user_id
+
+
+def test_removing_the_current_holder_via_api_is_a_409_naming_the_rule(manager_api, make_rotation, now):
+    rotation = make_rotation(3, **DAILY)
+    services.rotation_generate(rotation=rotation)
+    holder = rotation.shifts.get(period__contains=now).user
+    response = manager_api.delete(f"/api/v1/rotations/{rotation.pk}/members/{holder.username}/")
+    assert response.status_code == 409
+    assert "frozen shift keeps its holder" in response.json()["detail"]
+    assert rotation.members.filter(user=holder).exists()
