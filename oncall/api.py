@@ -456,7 +456,7 @@ class EscalationPolicySerializer(serializers.ModelSerializer):
 
     @extend_schema_field(ResolvedStepSerializer(many=True))
     def get_chain(self, policy) -> list[dict]:
-        chain = selectors.escalation_chain(policy=policy, at=self.context["at"])
+        chain = selectors.escalation_chain(policy=policy, at=self.context["at"], resolver=self.context.get("resolver"))
         return ResolvedStepSerializer(chain, many=True).data
 
 
@@ -472,6 +472,12 @@ class EscalationPolicyViewSet(viewsets.ReadOnlyModelViewSet):
 
     def get_serializer_context(self):
         return {**super().get_serializer_context(), "at": _at(self.request)}
+
+    def list(self, request: Request, *args, **kwargs) -> Response:
+        policies = list(self.filter_queryset(self.get_queryset()))
+        context = self.get_serializer_context()
+        context["resolver"] = selectors.TargetResolver(policies, context["at"])
+        return Response(EscalationPolicySerializer(policies, many=True, context=context).data)
 
 
 class CalendarFeedSerializer(serializers.Serializer):

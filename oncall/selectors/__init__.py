@@ -2,6 +2,7 @@
 
 from oncall.selectors.escalation import (
     ResolvedStep,
+    TargetResolver,
     escalation_chain,
     escalation_next_step,
     escalation_paged_at,
@@ -25,6 +26,7 @@ __all__ = [
     "fairness_report",
     "OnCallEntry",
     "ResolvedStep",
+    "TargetResolver",
     "escalation_chain",
     "escalation_next_step",
     "escalation_paged_at",

@@ -190,3 +190,21 @@ def test_removing_the_current_holder_via_api_is_a_409_naming_the_rule(manager_ap
     assert response.status_code == 409
     assert "frozen shift keeps its holder" in response.json()["detail"]
     assert rotation.members.filter(user=holder).exists()
+
+
+def test_escalation_policies_list_runs_a_constant_number_of_queries(
+    responder_api, make_rotation, now, django_assert_max_num_queries
+):
+    for i in range(3):
+        rotation = make_rotation(2, **DAILY)
+        services.rotation_generate(rotation=rotation)
+        policy = EscalationPolicy.objects.create(team=rotation.team, name=f"P{i}", repeat=2)
+        for position, kind in enumerate(["rotation_current", "rotation_next", "team_managers"]):
+            step = EscalationStep.objects.create(policy=policy, position=position, delay_minutes=5)
+            EscalationTarget.objects.create(
+                step=step, kind=kind, rotation=rotation if kind.startswith("rotation") else None
+            )
+    with django_assert_max_num_queries(10):
+        response = responder_api.get("/api/v1/escalation-policies/")
+    assert response.status_code == 200
+    assert all(len(p["chain"]) == 9 and all(s["users"] for s in p["chain"]) for p in response.json())
