@@ -216,13 +216,18 @@ def rotation_generate(*, rotation: Rotation, now: datetime | None = None) -> Gen
         if freeze_end is None:
             kept = [r for r in rows if r.period.lower <= now]
             first_slot = max(shape.slot_at(now), 0)
-            plan_from = shape.boundary(first_slot)
+            plan_from = max([shape.boundary(first_slot), *(r.period.upper for r in kept)])
         else:
             kept = [r for r in rows if r.period.lower < freeze_end]
             first_slot = shape.slot_at(freeze_end)
             plan_from = freeze_end
         replan_rows = [r for r in rows if r not in kept]
-        pinned_by_start = {r.period.lower: r.planned_user_id for r in replan_rows if r.source == Shift.Source.SWAP}
+        slot_starts: dict[int, datetime] = {}
+        for row in replan_rows:
+            slot_starts[row.slot] = min(slot_starts.get(row.slot, row.period.lower), row.period.lower)
+        pinned_by_start = {  # swapped slots keep their holder while eligible
+            slot_starts[r.slot]: r.planned_user_id for r in replan_rows if r.source == Shift.Source.SWAP
+        }
         last = shape.slot_at(now + rotation.horizon)
 
         members = list(rotation.members.order_by("position", "id"))

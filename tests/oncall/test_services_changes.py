@@ -191,3 +191,17 @@ def test_unavailability_applies_to_all_rotations(make_rotation, now):
     )
     for rotation in (first, second):
         assert not rotation.shifts.filter(user=person, period__overlap=(start, start + timedelta(days=5))).exists()
+
+
+def test_swapped_slot_with_an_override_at_its_start_survives_regeneration(planned, now):
+    a, b = [m.user for m in planned.members.order_by("position")[:2]]
+    slot_a, slot_b = _future_slots(planned, now, a, b)
+    swap = services.swap_request(
+        rotation=planned, requester=a, counterparty=b, requester_slot=slot_a, counterparty_slot=slot_b
+    )
+    services.swap_accept(swap=swap, user=b)
+    start = planned.shifts.filter(slot=slot_a).order_by("period").first().period.lower
+    services.override_create(rotation=planned, user=UserFactory(), start=start, end=start + timedelta(hours=2))
+    services.rotation_member_add(rotation=planned, user=UserFactory(username="joiner"))
+    plan_rows = planned.shifts.filter(slot=slot_a).exclude(source=Shift.Source.OVERRIDE)
+    assert {r.user_id for r in plan_rows} == {b.pk}
