@@ -108,3 +108,79 @@ def test_escalation_target_without_its_rotation_refused(db):
     step = EscalationStep.objects.create(policy=policy, position=0)
     with pytest.raises(IntegrityError, match="oncall_escalationtarget_fields_match_kind"):
         EscalationTarget.objects.create(step=step, kind=EscalationTarget.Kind.ROTATION_CURRENT)
+
+
+def test_rotation_name_unique_per_team(db):
+    rotation = RotationFactory()
+    with pytest.raises(IntegrityError, match="oncall_rotation_unique_name"):
+        RotationFactory(team=rotation.team, name=rotation.name)
+
+
+def test_rotation_member_once_per_rotation(db):
+    from oncall.models import RotationMember
+
+    rotation, person = RotationFactory(), UserFactory()
+    RotationMember.objects.create(rotation=rotation, user=person, position=0)
+    with pytest.raises(IntegrityError, match="oncall_rotationmember_unique_user"):
+        RotationMember.objects.create(rotation=rotation, user=person, position=1)
+
+
+def test_rotation_member_active_until_after_active_from(db):
+    from oncall.models import RotationMember
+
+    with pytest.raises(IntegrityError, match="oncall_rotationmember_active_order"):
+        RotationMember.objects.create(
+            rotation=RotationFactory(), user=UserFactory(), active_from=T0, active_until=T0 - timedelta(days=1)
+        )
+
+
+def test_shift_key_unique_per_rotation(db):
+    rotation = RotationFactory()
+    _shift(rotation, UserFactory(), T0, 1, key="a")
+    with pytest.raises(IntegrityError, match="oncall_shift_unique_key"):
+        _shift(rotation, UserFactory(), T0 + timedelta(days=1), 1, key="a")
+
+
+def test_shift_period_cannot_be_empty(db):
+    with pytest.raises(IntegrityError, match="oncall_shift_period_not_empty"):
+        _shift(RotationFactory(), UserFactory(), T0, 0, key="a")
+
+
+def test_unavailability_period_cannot_be_empty(db):
+    from oncall.models import Unavailability
+
+    with pytest.raises(IntegrityError, match="oncall_unavailability_not_empty"):
+        Unavailability.objects.create(user=UserFactory(), period=DateTimeTZRange(T0, T0))
+
+
+def test_holiday_once_per_date(db):
+    from oncall.models import Holiday, HolidayCalendar
+
+    calendar = HolidayCalendar.objects.create(name="Example")
+    Holiday.objects.create(calendar=calendar, date=T0.date(), name="one")
+    with pytest.raises(IntegrityError, match="oncall_holiday_unique_date"):
+        Holiday.objects.create(calendar=calendar, date=T0.date(), name="two")
+
+
+def test_handoff_once_per_rotation_and_boundary(db):
+    from oncall.models import Handoff
+
+    rotation = RotationFactory()
+    Handoff.objects.create(rotation=rotation, boundary_at=T0, kind="handoff", status="notified")
+    with pytest.raises(IntegrityError, match="oncall_handoff_unique_boundary"):
+        Handoff.objects.create(rotation=rotation, boundary_at=T0, kind="handoff", status="notified")
+
+
+def test_escalation_step_position_unique_per_policy(db):
+    team = TeamFactory()
+    policy = EscalationPolicy.objects.create(team=team, name="p")
+    EscalationStep.objects.create(policy=policy, position=0)
+    with pytest.raises(IntegrityError, match="oncall_escalationstep_unique_position"):
+        EscalationStep.objects.create(policy=policy, position=0)
+
+
+def test_escalation_policy_name_unique_per_team(db):
+    team = TeamFactory()
+    EscalationPolicy.objects.create(team=team, name="p")
+    with pytest.raises(IntegrityError, match="oncall_escalationpolicy_unique_name"):
+        EscalationPolicy.objects.create(team=team, name="p")
