@@ -164,10 +164,6 @@ CELERY_BEAT_SCHEDULE = {
         "task": "oncall.tasks.deliver_due_notifications",
         "schedule": timedelta(minutes=1),
     },
-    "remind-overdue-status-updates": {
-        "task": "incidents.tasks.remind_overdue_status_updates",
-        "schedule": timedelta(minutes=1),
-    },
     "oncall-process-handoffs": {
         "task": "oncall.tasks.process_handoffs",
         "schedule": timedelta(minutes=1),
@@ -175,6 +171,10 @@ CELERY_BEAT_SCHEDULE = {
     "oncall-generate-shifts": {
         "task": "oncall.tasks.generate_shifts_task",
         "schedule": crontab(hour=2, minute=7),
+    },
+    "remind-overdue-status-updates": {
+        "task": "incidents.tasks.remind_overdue_status_updates",
+        "schedule": timedelta(minutes=1),
     },
     "purge-old-sessions": {
         "task": "oncall.tasks.purge_expired_sessions",
