@@ -1,5 +1,6 @@
 """Every write of the oncall app. Split by topic; everything is importable from `oncall.services`."""
 
+from oncall import channels  # the delivery senders, reachable as `services.channels` as before the split
 from oncall.services.generation import GenerationResult, frozen_until, rotation_generate
 from oncall.services.handoffs import handoffs_process, handoffs_process_rotation, reminders_send
 from oncall.services.notifications import notification_deliver, notification_enqueue, notification_retry
@@ -23,6 +24,7 @@ from oncall.services.schedule import (
 )
 
 __all__ = [
+    "channels",
     "calendar_feed_get_or_create",
     "calendar_feed_rotate",
     "GenerationResult",
