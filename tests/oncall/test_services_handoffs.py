@@ -126,7 +126,11 @@ def test_handoff_message_lists_open_incidents_and_the_escalation_chain(make_rota
 
 
 @pytest.mark.django_db(transaction=True)
-def test_two_concurrent_runs_make_one_record_and_one_set_of_notifications(make_rotation):
+def test_two_concurrent_runs_make_one_record_and_one_set_of_notifications(make_rotation, monkeypatch):
+    from oncall.tasks import deliver_notification_task
+
+    queued = []  # the broker is the outside world here: record what would be sent to it after commit
+    monkeypatch.setattr(deliver_notification_task, "apply_async", lambda args=None, *a, **kw: queued.append(args[0]))
     rotation = make_rotation(3, **DAILY)
     services.rotation_generate(rotation=rotation, now=NOW)
     services.handoffs_process(now=NOW)
@@ -151,7 +155,11 @@ def test_two_concurrent_runs_make_one_record_and_one_set_of_notifications(make_r
         thread.join()
     assert errors == []
     assert Handoff.objects.filter(rotation=rotation, boundary_at=boundary).count() == 1
-    assert Notification.objects.filter(payload__kind="handoff").count() == 2
+    handoff_notes = Notification.objects.filter(payload__kind="handoff")
+    assert handoff_notes.count() == 2
+    assert sorted(n for n in queued if n in set(handoff_notes.values_list("pk", flat=True))) == sorted(
+        handoff_notes.values_list("pk", flat=True)
+    )
 
 
 def test_handoff_also_tells_the_team_channel(make_rotation, now):
