@@ -143,12 +143,13 @@ CELERY_BROKER_URL = env_str("CELERY_BROKER_URL")
 if not CELERY_BROKER_URL:
     CELERY_BROKER_URL = "filesystem://"
     _queue_dir = VAR_DIR / "broker"
-    for _sub in ("queue", "processed"):
+    for _sub in ("queue", "processed", "control"):
         (_queue_dir / _sub).mkdir(parents=True, exist_ok=True)
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(_queue_dir / "queue"),
         "data_folder_out": str(_queue_dir / "queue"),
         "processed_folder": str(_queue_dir / "processed"),
+        "control_folder": str(_queue_dir / "control"),
         "store_processed": False,
     }
 CELERY_TASK_IGNORE_RESULT = True
@@ -164,6 +165,14 @@ CELERY_BEAT_SCHEDULE = {
     "deliver-due-notifications": {
         "task": "oncall.tasks.deliver_due_notifications",
         "schedule": timedelta(minutes=1),
+    },
+    "oncall-process-handoffs": {
+        "task": "oncall.tasks.process_handoffs",
+        "schedule": timedelta(minutes=1),
+    },
+    "oncall-generate-shifts": {
+        "task": "oncall.tasks.generate_shifts_task",
+        "schedule": crontab(hour=2, minute=7),
     },
     "remind-overdue-status-updates": {
         "task": "incidents.tasks.remind_overdue_status_updates",

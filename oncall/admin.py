@@ -59,3 +59,6 @@ class NotificationAdmin(admin.ModelAdmin):
             services.notification_retry(notification=notification)
             retried += 1
         self.message_user(request, f"{retried} notification(s) queued again.", messages.SUCCESS)
+
+
+from oncall import admin_schedule  # noqa: E402, F401 - registers the schedule admin classes

@@ -13,4 +13,23 @@ class OncallConfig(AppConfig):
             roles.grant(roles.MANAGERS, app_label, "*")
         roles.grant(roles.RESPONDERS, "oncall", "view_team", "view_teammembership", "view_contactmethod")
         roles.grant(roles.RESPONDERS, "oncall", "add_contactmethod", "change_contactmethod", "delete_contactmethod")
+        roles.grant(
+            roles.RESPONDERS,
+            "oncall",
+            "view_rotation",
+            "view_rotationmember",
+            "view_shift",
+            "view_override",
+            "view_swap",
+            "add_swap",
+            "view_unavailability",
+            "add_unavailability",
+            "view_scheduleissue",
+            "view_handoff",
+            "view_escalationpolicy",
+            "view_escalationstep",
+            "view_escalationtarget",
+            "view_holidaycalendar",
+            "view_holiday",
+        )
         post_migrate.connect(roles.sync_group_permissions, dispatch_uid="oncall.sync_group_permissions")

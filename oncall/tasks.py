@@ -23,3 +23,26 @@ def deliver_due_notifications() -> int:
 @shared_task
 def purge_expired_sessions() -> None:
     call_command("clearsessions")
+
+
+@shared_task
+def process_handoffs() -> int:
+    """Every minute: record passed boundaries (once each) and send due pre-shift reminders."""
+    recorded = services.handoffs_process()
+    services.reminders_send()
+    return len(recorded)
+
+
+@shared_task
+def generate_shifts_task() -> int:
+    """Daily: keep every active rotation materialised up to its horizon."""
+    return len(services.rotations_generate_all())
+
+
+@shared_task(acks_late=True)
+def generate_rotation_task(rotation_id: int) -> None:
+    from oncall.models import Rotation
+
+    rotation = Rotation.objects.filter(pk=rotation_id).first()
+    if rotation is not None:
+        services.rotation_generate(rotation=rotation)

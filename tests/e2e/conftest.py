@@ -113,7 +113,7 @@ def celery_worker_process(transactional_db, smtp_server):
     )
     from celery import Celery
 
-    client = Celery("firebreak-e2e", broker=REDIS_URL)
+    client = Celery("firebreak-e2e", broker=REDIS_URL, set_as_current=False)
     client.conf.task_serializer = "json"
     yield client
     process.terminate()

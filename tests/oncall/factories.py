@@ -1,8 +1,10 @@
+from datetime import date, time
+
 import factory
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 
-from oncall.models import ContactMethod, Team, TeamMembership
+from oncall.models import ContactMethod, Rotation, RotationMember, Team, TeamMembership
 
 
 class UserFactory(factory.django.DjangoModelFactory):
@@ -49,3 +51,27 @@ class ContactMethodFactory(factory.django.DjangoModelFactory):
     user = factory.SubFactory(UserFactory)
     kind = ContactMethod.Kind.EMAIL
     address = factory.LazyAttribute(lambda c: f"{c.user.username}+page@example.com")
+
+
+class RotationFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Rotation
+
+    team = factory.SubFactory(TeamFactory)
+    name = factory.Sequence(lambda n: f"Rotation {n}")
+    layer = Rotation.Layer.PRIMARY
+    timezone = "Europe/Berlin"
+    unit = Rotation.Unit.WEEKLY
+    count = 1
+    handoff_time = time(9, 0)
+    handoff_weekday = 0
+    anchor_date = date(2026, 1, 5)
+
+
+class RotationMemberFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = RotationMember
+
+    rotation = factory.SubFactory(RotationFactory)
+    user = factory.SubFactory(UserFactory)
+    position = factory.Sequence(lambda n: n)

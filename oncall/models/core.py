@@ -18,6 +18,9 @@ class Team(models.Model):
     slug = models.SlugField(max_length=100, unique=True)
     timezone = models.CharField(max_length=64, default="UTC", validators=[validate_time_zone])
     description = models.TextField(blank=True)
+    chat_channel = models.CharField(
+        max_length=200, blank=True, help_text="Team chat channel (for example a Slack channel ID) told of handoffs"
+    )
     members = models.ManyToManyField(settings.AUTH_USER_MODEL, through="TeamMembership", related_name="teams")
 
     class Meta:

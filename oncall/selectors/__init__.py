@@ -1,0 +1,41 @@
+"""Reads that do work. Split by topic; everything is importable from `oncall.selectors`."""
+
+from oncall.selectors.escalation import (
+    ResolvedStep,
+    TargetResolver,
+    escalation_chain,
+    escalation_next_step,
+    escalation_paged_at,
+    policies_with_steps,
+)
+from oncall.selectors.fairness import FairnessReport, MemberFairness, fairness_csv, fairness_report
+from oncall.selectors.notifications import notifications_due, team_managers
+from oncall.selectors.schedule import (
+    OnCallEntry,
+    holder_at,
+    next_shift_after,
+    oncall_now,
+    shift_at,
+    shifts_in_range,
+)
+
+__all__ = [
+    "FairnessReport",
+    "MemberFairness",
+    "fairness_csv",
+    "fairness_report",
+    "OnCallEntry",
+    "ResolvedStep",
+    "TargetResolver",
+    "escalation_chain",
+    "escalation_next_step",
+    "escalation_paged_at",
+    "holder_at",
+    "next_shift_after",
+    "notifications_due",
+    "oncall_now",
+    "policies_with_steps",
+    "shift_at",
+    "shifts_in_range",
+    "team_managers",
+]

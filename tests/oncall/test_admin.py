@@ -1,0 +1,117 @@
+from datetime import timedelta
+
+import pytest
+
+from oncall import services
+from oncall.models import Override, Rotation, Unavailability
+from tests.oncall.factories import UserFactory
+
+DAILY = {"unit": Rotation.Unit.DAILY, "handoff_weekday": None, "timezone": "Europe/Berlin"}
+
+
+@pytest.fixture
+def manager_client(client, manager):
+    client.force_login(manager)
+    return client
+
+
+@pytest.fixture
+def busy(make_rotation, now):
+    rotations = [make_rotation(3, **DAILY) for _ in range(3)]
+    for rotation in rotations:
+        services.rotation_generate(rotation=rotation)
+    first = rotations[0]
+    services.override_create(
+        rotation=first, user=UserFactory(), start=now + timedelta(hours=1), end=now + timedelta(hours=5)
+    )
+    away = first.members.last().user
+    services.unavailability_create(user=away, start=now + timedelta(days=5), end=now + timedelta(days=6))
+    return rotations
+
+
+@pytest.mark.parametrize(
+    "model", ["rotation", "shift", "override", "unavailability", "swap", "scheduleissue", "handoff", "escalationpolicy"]
+)
+def test_changelists_run_a_bounded_number_of_queries(manager_client, busy, model, django_assert_max_num_queries):
+    with django_assert_max_num_queries(12):
+        response = manager_client.get(f"/admin/oncall/{model}/")
+    assert response.status_code == 200
+
+
+def test_rotation_page_draws_the_timeline(manager_client, busy):
+    rotation = busy[0]
+    response = manager_client.get(f"/admin/oncall/rotation/{rotation.pk}/change/")
+    assert response.status_code == 200
+    body = response.content.decode()
+    assert "Next four weeks" in body
+    assert str(rotation.members.first().user) in body
+    assert "override" in body
+
+
+def test_oncall_now_page_lists_every_rotation(manager_client, busy, now):
+    response = manager_client.get("/admin/oncall/rotation/oncall-now/")
+    assert response.status_code == 200
+    body = response.content.decode()
+    for rotation in busy:
+        holder = rotation.shifts.get(period__contains=now).user
+        assert str(holder) in body
+
+
+def test_admin_override_in_the_past_is_refused_with_the_rule(manager_client, busy, now):
+    rotation = busy[1]
+    start = now - timedelta(hours=2)
+    response = manager_client.post(
+        "/admin/oncall/override/add/",
+        {
+            "rotation": rotation.pk,
+            "user": UserFactory().pk,
+            "start_0": start.strftime("%Y-%m-%d"),
+            "start_1": start.strftime("%H:%M:%S"),
+            "end_0": now.strftime("%Y-%m-%d"),
+            "end_1": (now + timedelta(hours=2)).strftime("%H:%M:%S"),
+            "reason": "",
+        },
+    )
+    assert response.status_code == 200
+    assert "no overrides in the past" in response.content.decode()
+    assert not Override.objects.filter(rotation=rotation).exists()
+
+
+def test_admin_override_add_goes_through_the_service(manager_client, busy, now):
+    rotation = busy[1]
+    stand_in = UserFactory()
+    start, end = now + timedelta(hours=2), now + timedelta(hours=6)
+    response = manager_client.post(
+        "/admin/oncall/override/add/",
+        {
+            "rotation": rotation.pk,
+            "user": stand_in.pk,
+            "start_0": start.strftime("%Y-%m-%d"),
+            "start_1": start.strftime("%H:%M:%S"),
+            "end_0": end.strftime("%Y-%m-%d"),
+            "end_1": end.strftime("%H:%M:%S"),
+            "reason": "doctor",
+        },
+    )
+    assert response.status_code == 302
+    assert rotation.shifts.filter(user=stand_in, source="override").exists()
+
+
+def test_admin_unavailability_over_a_frozen_shift_shows_the_rule_and_changes_nothing(manager_client, busy, now):
+    holder = busy[2].shifts.get(period__contains=now).user
+    end = now + timedelta(days=2)
+    response = manager_client.post(
+        "/admin/oncall/unavailability/add/",
+        {
+            "user": holder.pk,
+            "kind": "sick",
+            "start_0": now.strftime("%Y-%m-%d"),
+            "start_1": now.strftime("%H:%M:%S"),
+            "end_0": end.strftime("%Y-%m-%d"),
+            "end_1": end.strftime("%H:%M:%S"),
+            "note": "",
+        },
+        follow=True,
+    )
+    assert "a frozen shift keeps its holder" in response.content.decode()
+    assert not Unavailability.objects.filter(user=holder).exists()

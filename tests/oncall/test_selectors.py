@@ -1,0 +1,78 @@
+from datetime import timedelta
+
+from oncall import selectors, services
+from oncall.models import EscalationPolicy, EscalationStep, EscalationTarget, Rotation, TeamMembership, Unavailability
+from tests.oncall.factories import UserFactory
+
+DAILY = {"unit": Rotation.Unit.DAILY, "handoff_weekday": None, "timezone": "Europe/Berlin"}
+
+
+def test_holder_at_is_a_lookup_of_the_containing_shift(make_rotation, now):
+    rotation = make_rotation(3, **DAILY)
+    services.rotation_generate(rotation=rotation)
+    shift = rotation.shifts.get(period__contains=now)
+    assert selectors.holder_at(rotation_id=rotation.pk, at=now) == shift.user
+    assert selectors.holder_at(rotation_id=rotation.pk, at=shift.period.upper) != shift.user
+    assert selectors.next_shift_after(rotation_id=rotation.pk, at=now).period.lower == shift.period.upper
+
+
+def test_oncall_now_runs_a_constant_number_of_queries(make_rotation, now, django_assert_num_queries):
+    for _ in range(3):
+        services.rotation_generate(rotation=make_rotation(2, **DAILY))
+    with django_assert_num_queries(3):
+        entries = selectors.oncall_now(at=now)
+    assert len(entries) == 3
+    assert all(e.holder is not None and e.next_holder is not None and e.until > now for e in entries)
+    assert all(e.next_holder != e.holder for e in entries)
+
+
+def _policy(rotation, *, repeat=0):
+    policy = EscalationPolicy.objects.create(team=rotation.team, name="Default", repeat=repeat)
+    first = EscalationStep.objects.create(policy=policy, position=0, delay_minutes=5)
+    EscalationTarget.objects.create(step=first, kind=EscalationTarget.Kind.ROTATION_CURRENT, rotation=rotation)
+    second = EscalationStep.objects.create(policy=policy, position=1, delay_minutes=10)
+    EscalationTarget.objects.create(step=second, kind=EscalationTarget.Kind.ROTATION_NEXT, rotation=rotation)
+    third = EscalationStep.objects.create(policy=policy, position=2, delay_minutes=15)
+    EscalationTarget.objects.create(step=third, kind=EscalationTarget.Kind.TEAM_MANAGERS)
+    return policy
+
+
+def test_escalation_paged_at_each_step(make_rotation, now):
+    rotation = make_rotation(3, **DAILY)
+    services.rotation_generate(rotation=rotation)
+    policy = _policy(rotation, repeat=1)
+    current = selectors.holder_at(rotation_id=rotation.pk, at=now)
+    nxt = selectors.next_shift_after(rotation_id=rotation.pk, at=now).user
+    manager = TeamMembership.objects.get(team=rotation.team, role="manager").user
+    assert selectors.escalation_paged_at(policy=policy, step=0, at=now) == [current]
+    assert selectors.escalation_paged_at(policy=policy, step=1, at=now) == [nxt]
+    assert selectors.escalation_paged_at(policy=policy, step=2, at=now) == [manager]
+    assert selectors.escalation_paged_at(policy=policy, step=3, at=now) == [current]  # the repeat
+    assert selectors.escalation_paged_at(policy=policy, step=6, at=now) == []
+    chain = selectors.escalation_chain(policy=policy, at=now)
+    assert [c.starts_after for c in chain[:3]] == [timedelta(0), timedelta(minutes=5), timedelta(minutes=15)]
+
+
+def test_escalation_treats_a_gap_as_nobody_and_moves_on_at_once(make_rotation, now):
+    rotation = make_rotation(2, **DAILY)
+    services.rotation_generate(rotation=rotation)
+    current = rotation.shifts.get(period__contains=now).slot
+    gap_slot = rotation.shifts.get(slot=current + 3)
+    for member in rotation.members.all():
+        Unavailability.objects.create(user=member.user, period=gap_slot.period)
+    services.rotation_generate(rotation=rotation)
+    at = gap_slot.period.lower + timedelta(hours=1)
+    policy = _policy(rotation)
+    assert selectors.escalation_paged_at(policy=policy, step=0, at=at) == []
+    chain = selectors.escalation_chain(policy=policy, at=at)
+    assert chain[1].starts_after == timedelta(0)
+    assert selectors.escalation_next_step(policy=policy, after=0, at=at).index == 1
+
+
+def test_escalation_user_target(make_rotation, now):
+    rotation = make_rotation(1, **DAILY)
+    policy = EscalationPolicy.objects.create(team=rotation.team, name="Direct")
+    step = EscalationStep.objects.create(policy=policy, position=0, delay_minutes=1)
+    person = UserFactory()
+    EscalationTarget.objects.create(step=step, kind=EscalationTarget.Kind.USER, user=person)
+    assert selectors.escalation_paged_at(policy=policy, step=0, at=now) == [person]
