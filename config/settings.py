@@ -168,6 +168,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "incidents.tasks.remind_overdue_status_updates",
         "schedule": timedelta(minutes=1),
     },
+    "open-due-alert-incidents": {
+        "task": "incidents.alerting.tasks.open_due_alert_incidents",
+        "schedule": timedelta(minutes=1),
+    },
     "purge-old-sessions": {
         "task": "oncall.tasks.purge_expired_sessions",
         "schedule": crontab(hour=3, minute=17),
