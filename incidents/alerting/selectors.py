@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from dataclasses import dataclass
 from datetime import datetime
 
 from django.conf import settings
-from django.db.models import QuerySet
+from django.db.models import Count, F, Q, QuerySet, Sum
+from django.db.models.fields.json import KeyTextTransform
 
 from incidents.models import Alert, Incident, Integration, MaintenanceWindow, Service
 
@@ -73,3 +75,59 @@ def integration_endpoint(*, integration: Integration, key: str) -> str:
     if integration.kind == Integration.Kind.PAGERDUTY_V2:
         return f"{base}/hooks/pagerduty/v2/enqueue"
     return f"{base}/hooks/{integration.kind}/{key}/"
+
+
+@dataclass(frozen=True)
+class AlertNoise:
+    integration_id: int
+    integration: str
+    service: str
+    alertname: str
+    alerts: int  # distinct alerts (rows)
+    received: int  # notifications received, repeats included
+    deduplicated: int  # repeats folded into an existing alert
+    suppressed: int  # maintenance, flap or informational
+    flaps: int  # resolved within the flap delay
+    without_incident: int  # led to no incident, for any reason
+    acknowledged: int  # led to an incident someone acknowledged that was not a false positive
+
+
+def alert_noise(*, since: datetime, until: datetime | None = None, limit: int = 50) -> list[AlertNoise]:
+    """Per integration and alert name, noisiest first: one aggregate query (the metrics issue builds on it)."""
+    rows = Alert.objects.filter(received_at__gte=since)
+    if until is not None:
+        rows = rows.filter(received_at__lt=until)
+    rows = (
+        rows.annotate(alertname=KeyTextTransform("alertname", "labels"))
+        .values("integration_id", "alertname")
+        .annotate(
+            integration_name=F("integration__name"),
+            service_name=F("integration__service__name"),
+            n_alerts=Count("id"),
+            n_received=Sum("repeat_count"),
+            n_suppressed=Count("id", filter=~Q(suppressed="")),
+            n_flaps=Count("id", filter=Q(suppressed=Alert.Suppressed.FLAP)),
+            n_without_incident=Count("id", filter=Q(incident__isnull=True)),
+            n_acknowledged=Count(
+                "id",
+                filter=Q(incident__acknowledged_at__isnull=False) & ~Q(incident__closure_reason="false_positive"),
+            ),
+        )
+        .order_by("-n_received", "integration_id", "alertname")[:limit]
+    )
+    return [
+        AlertNoise(
+            integration_id=row["integration_id"],
+            integration=row["integration_name"],
+            service=row["service_name"],
+            alertname=row["alertname"] or "",
+            alerts=row["n_alerts"],
+            received=row["n_received"],
+            deduplicated=row["n_received"] - row["n_alerts"],
+            suppressed=row["n_suppressed"],
+            flaps=row["n_flaps"],
+            without_incident=row["n_without_incident"],
+            acknowledged=row["n_acknowledged"],
+        )
+        for row in rows
+    ]

@@ -221,6 +221,8 @@ def _fire(
     result.created += 1
     if open_now:
         result.incidents_opened.append(_declare_for(alert=alert, now=now))
+    elif alert.incident is not None:
+        _raise_severity(incident=alert.incident, alert=alert)
     elif alert.incident_due_at is not None:
         from incidents.alerting import tasks  # tasks import this module
 
@@ -304,6 +306,12 @@ def _incident_summary(alert: Alert) -> str:
     return "\n".join(lines)
 
 
+def _raise_severity(*, incident: Incident, alert: Alert) -> None:
+    """An alert joining an open incident with a higher severity raises it (never lowers: people may have)."""
+    if alert.severity and alert.severity < incident.severity:  # "P0" < "P1": more severe
+        lifecycle.incident_update(incident=incident, actor=None, severity=alert.severity)
+
+
 def _declare_for(*, alert: Alert, now: datetime) -> Incident:
     """Inside the receiving transaction: declare the incident of this alert's group and attach the alert."""
     incident = lifecycle.incident_declare(
@@ -350,5 +358,6 @@ def alert_open_due_incident(*, alert_id: int) -> Incident | None:
             alert.incident = incident
             alert.incident_due_at = None
             alert.save(update_fields=["incident", "incident_due_at"])
+            _raise_severity(incident=incident, alert=alert)
             return incident
         return _declare_for(alert=alert, now=now)

@@ -314,3 +314,23 @@ def test_generic_malformed_is_400_naming_the_field(client, service, payload, fie
     assert response.status_code == 400
     assert field in response.json()["errors"]
     assert Alert.objects.count() == 0
+
+
+def test_alertmanager_more_severe_alert_joining_a_group_raises_the_incident_severity(client, am, frozen):
+    _, key = am
+    warning = _group_payload({"a1": "firing"})
+    warning["alerts"][0]["labels"]["severity"] = "warning"
+    post_json(client, alertmanager_url(key), warning)
+    incident = Incident.objects.get()
+    assert incident.severity == "P3"
+
+    post_json(client, alertmanager_url(key), _group_payload({"a1": "firing", "a2": "firing"}))  # a2 is critical
+
+    incident.refresh_from_db()
+    assert incident.severity == "P1"
+    assert incident.events.filter(kind="severity_changed").count() == 1
+    info = _group_payload({"a3": "firing"})
+    info["alerts"][0]["labels"]["severity"] = "warning"
+    post_json(client, alertmanager_url(key), info)
+    incident.refresh_from_db()
+    assert incident.severity == "P1"  # never lowered
