@@ -203,6 +203,7 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {"IntegrationKindEnum": "incidents.models_alerts.Integration.Kind"},
 }
 
 LOGGING = {
