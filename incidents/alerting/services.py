@@ -7,9 +7,11 @@ transitions (`incidents.services.register_transition_listener`) and enqueues its
 
 from __future__ import annotations
 
+import logging
 import secrets
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
 
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
@@ -19,6 +21,8 @@ from incidents.alerting import routing, selectors
 from incidents.alerting.payloads import IncomingAlert
 from incidents.models import Alert, Incident, Integration, Service
 from incidents.services import lifecycle
+
+logger = logging.getLogger(__name__)
 
 
 def _now() -> datetime:
@@ -224,12 +228,19 @@ def _fire(
     elif alert.incident is not None:
         _raise_severity(incident=alert.incident, alert=alert)
     elif alert.incident_due_at is not None:
-        from incidents.alerting import tasks  # tasks import this module
-
-        tasks.open_alert_incident_task.apply_async_on_commit(
-            args=(alert.pk,), countdown=decision.flap_delay.total_seconds()
-        )
+        transaction.on_commit(partial(_schedule_open, alert_id=alert.pk, countdown=decision.flap_delay.total_seconds()))
     return alert
+
+
+def _schedule_open(*, alert_id: int, countdown: float) -> None:
+    """After commit: the countdown task. If the broker is down, the alert is stored all the same and the sender
+    still gets its 2xx; the every-minute sweep opens the incident when the delay has passed."""
+    from incidents.alerting import tasks  # tasks import this module
+
+    try:
+        tasks.open_alert_incident_task.apply_async(args=(alert_id,), countdown=countdown)
+    except Exception:  # noqa: BLE001 — any broker failure; the sweep is the fallback
+        logger.warning("could not schedule the flap-delay task of alert %s; the sweep will", alert_id, exc_info=True)
 
 
 def _resolve(

@@ -103,3 +103,20 @@ def test_flap_maintenance_started_during_the_delay_suppresses(client, key, servi
 
     assert Alert.objects.get().suppressed == "maintenance"
     assert Incident.objects.count() == 0
+
+
+def test_flap_broker_down_still_answers_2xx_and_the_sweep_opens_the_incident(
+    client, key, frozen, monkeypatch, django_capture_on_commit_callbacks
+):
+    def broker_down(*args, **kwargs):
+        raise ConnectionRefusedError("broker unreachable")
+
+    monkeypatch.setattr(tasks.open_alert_incident_task, "apply_async", broker_down)  # the outside world fails
+    with django_capture_on_commit_callbacks(execute=True):
+        response = post_json(client, alertmanager_url(key), reference("alertmanager-firing.json"))
+
+    assert response.status_code == 200
+    assert Alert.objects.get().incident_due_at is not None
+    frozen.shift(timedelta(minutes=3))
+    assert tasks.open_due_alert_incidents() == 1
+    assert Incident.objects.count() == 1
