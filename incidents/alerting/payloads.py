@@ -26,6 +26,7 @@ PD_SEVERITIES = ("critical", "error", "warning", "info")
 PD_ACTIONS = ("trigger", "acknowledge", "resolve")
 MAX_LABELS = 100
 MAX_VALUE_LENGTH = 10_000
+MAX_GROUP_KEY = 1000  # well under PostgreSQL's ~2,700-byte limit of a B-tree index entry
 
 
 @dataclass
@@ -111,6 +112,13 @@ def labels_fingerprint(labels: dict[str, str]) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()[:32]
 
 
+def short_group_key(group_key: str) -> str:
+    """Group keys are indexed: one longer than MAX_GROUP_KEY is kept as its SHA-256 (the raw payload keeps it)."""
+    if len(group_key) <= MAX_GROUP_KEY:
+        return group_key
+    return "sha256:" + hashlib.sha256(group_key.encode()).hexdigest()
+
+
 def _title(labels: dict[str, str], annotations: dict[str, str]) -> str:
     return (annotations.get("summary") or annotations.get("title") or labels.get("alertname") or "Alert")[:300]
 
@@ -124,7 +132,7 @@ def parse_alertmanager(data: Any) -> list[IncomingAlert]:
     version = data.get("version")
     if version != "4":
         raise _invalid("version", f"webhook payload version 4 expected, got {version!r}")
-    group_key = _string(data.get("groupKey"), "groupKey", max_length=10_000)
+    group_key = short_group_key(_string(data.get("groupKey"), "groupKey", max_length=10_000))
     alerts = data.get("alerts")
     if not isinstance(alerts, list) or not alerts:
         raise _invalid("alerts", "must be a non-empty list")
@@ -251,7 +259,8 @@ def parse_generic(data: Any) -> IncomingAlert:
         labels["severity"] = severity
     dedup_key = _string(data.get("dedup_key"), "dedup_key", required=status == "resolved", max_length=255)
     dedup_key = dedup_key or labels_fingerprint({**labels, "__title__": title})
-    group_key = _string(data.get("group_key"), "group_key", required=False, max_length=10_000) or dedup_key
+    group_key = short_group_key(_string(data.get("group_key"), "group_key", required=False, max_length=10_000))
+    group_key = group_key or dedup_key
     starts_at = parse_timestamp(data["starts_at"], "starts_at") if data.get("starts_at") else None
     ends_at = parse_timestamp(data["ends_at"], "ends_at") if data.get("ends_at") else None
     if starts_at and ends_at and ends_at < starts_at:

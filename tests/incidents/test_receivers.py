@@ -334,3 +334,19 @@ def test_alertmanager_more_severe_alert_joining_a_group_raises_the_incident_seve
     post_json(client, alertmanager_url(key), info)
     incident.refresh_from_db()
     assert incident.severity == "P1"  # never lowered
+
+
+def test_alertmanager_very_long_group_key_still_groups(client, am, frozen):
+    _, key = am
+    long_key = "{}:{" + ", ".join(f'label{i}="{"v" * 40}"' for i in range(150)) + "}"
+    assert len(long_key) > 5000
+    first = _group_payload({"a1": "firing"})
+    second = _group_payload({"a2": "firing"})
+    first["groupKey"] = second["groupKey"] = long_key
+
+    assert post_json(client, alertmanager_url(key), first).status_code == 200
+    assert post_json(client, alertmanager_url(key), second).status_code == 200
+
+    assert Incident.objects.count() == 1
+    assert {alert.group_key[:7] for alert in Alert.objects.all()} == {"sha256:"}
+    assert Alert.objects.get(fingerprint="a1").raw  # the alert itself is kept as sent
