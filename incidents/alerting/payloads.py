@@ -49,11 +49,17 @@ def _invalid(name: str, message: str) -> ValidationError:
     return ValidationError({name: [message]})
 
 
+def _no_constants(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")  # NaN and Infinity: Python reads them, PostgreSQL's jsonb does not
+
+
 def parse_json(body: bytes) -> Any:
     try:
-        return json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        return json.loads(body, parse_constant=_no_constants)
+    except (UnicodeDecodeError, ValueError) as exc:  # JSONDecodeError is a ValueError
         raise _invalid("body", f"not valid JSON ({exc})") from exc
+    except RecursionError as exc:
+        raise _invalid("body", "nested too deeply") from exc
 
 
 def parse_timestamp(value: Any, name: str) -> datetime:

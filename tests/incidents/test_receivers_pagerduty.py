@@ -142,3 +142,19 @@ def test_pagerduty_unknown_or_missing_routing_key(client, routing_key, service):
 
 def test_pagerduty_trailing_slash_is_accepted(client, routing_key):
     assert post_json(client, PAGERDUTY_URL + "/", _event(routing_key)).status_code == 202
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"routing_key": "k", "event_action": "trigger", "payload": {"summary": "s", "source": "s", '
+        b'"severity": "error", "custom_details": {"x": NaN}}}',
+        b"[" * 100_000 + b"]" * 100_000,
+        b"\xff\xfe",
+    ],
+)
+def test_pagerduty_unstorable_json_is_400(client, routing_key, body):
+    response = post_json(client, PAGERDUTY_URL, body.replace(b'"k"', f'"{routing_key}"'.encode()))
+    assert response.status_code == 400
+    assert response.json()["errors"][0].startswith("body:")
+    assert Alert.objects.count() == 0
