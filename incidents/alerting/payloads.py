@@ -54,6 +54,8 @@ def _no_constants(name: str) -> Any:
 
 
 def parse_json(body: bytes) -> Any:
+    if b"\\u0000" in body:
+        raise _invalid("body", "contains a NUL character (\\u0000), which cannot be stored")
     try:
         return json.loads(body, parse_constant=_no_constants)
     except (UnicodeDecodeError, ValueError) as exc:  # JSONDecodeError is a ValueError

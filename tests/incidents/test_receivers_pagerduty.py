@@ -151,6 +151,8 @@ def test_pagerduty_trailing_slash_is_accepted(client, routing_key):
         b'"severity": "error", "custom_details": {"x": NaN}}}',
         b"[" * 100_000 + b"]" * 100_000,
         b"\xff\xfe",
+        b'{"routing_key": "k", "event_action": "trigger", "payload": {"summary": "s\\u0000", "source": "s", '
+        b'"severity": "error"}}',
     ],
 )
 def test_pagerduty_unstorable_json_is_400(client, routing_key, body):
