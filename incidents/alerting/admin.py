@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from django import forms
 from django.contrib import admin, messages
-from django.core.exceptions import ValidationError
-from django.urls import reverse
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils import timezone
 from django.utils.html import format_html
 
 from incidents.alerting import routing, selectors, services
@@ -111,6 +115,32 @@ class AlertAdmin(admin.ModelAdmin):
     show_full_result_count = False
     list_per_page = 50
     readonly_fields = [field.name for field in Alert._meta.concrete_fields]
+    NOISE_DAYS = (1, 7, 30, 90)
+
+    def get_urls(self):
+        noise = path("noise/", self.admin_site.admin_view(self.noise_view), name="incidents_alert_noise")
+        return [noise, *super().get_urls()]
+
+    def noise_view(self, request):
+        """The noisiest alerts: what to tune or delete first (alert fatigue)."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        try:
+            days = int(request.GET.get("days", 7))
+        except ValueError:
+            days = 7
+        days = days if days in self.NOISE_DAYS else 7
+        since = timezone.now() - timedelta(days=days)
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Noisiest alerts",
+            "opts": self.model._meta,
+            "rows": selectors.alert_noise(since=since),
+            "since": since,
+            "days": days,
+            "day_options": self.NOISE_DAYS,
+        }
+        return TemplateResponse(request, "admin/incidents/alert/noise.html", context)
 
     @admin.display(description="Incident", ordering="incident__ref")
     def incident_link(self, obj: Alert) -> str:

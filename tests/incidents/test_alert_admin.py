@@ -186,3 +186,26 @@ def test_create_integration_refuses_unknown_service_and_duplicate_name(service):
     call_command("create_integration", "--service", "checkout", "--kind", "generic", stdout=StringIO())
     with pytest.raises(CommandError, match="name"):
         call_command("create_integration", "--service", "checkout", "--kind", "generic")
+
+
+def test_alert_noise_page_lists_the_noisiest_alerts(manager_client, client, service):
+    from tests.incidents.alerting_helpers import alertmanager_url, post_json, reference
+
+    _, key = make_integration(service)
+    for _ in range(3):
+        post_json(client, alertmanager_url(key), reference("alertmanager-firing.json"))
+    assert 'href="/admin/incidents/alert/noise/"' in manager_client.get(ALERTS).content.decode()
+
+    response = manager_client.get(reverse("admin:incidents_alert_noise") + "?days=30")
+
+    assert response.status_code == 200
+    content = response.content.decode()
+    assert "HighErrorRate" in content
+    assert "<td>3</td><td>1</td><td>2</td>" in content  # notifications, alerts, deduplicated
+
+
+def test_alert_noise_page_needs_view_permission(client, db):
+    from tests.oncall.factories import UserFactory
+
+    client.force_login(UserFactory(username="staff-without-groups"))
+    assert client.get(reverse("admin:incidents_alert_noise")).status_code == 403
