@@ -209,3 +209,22 @@ def test_alert_noise_page_needs_view_permission(client, db):
 
     client.force_login(UserFactory(username="staff-without-groups"))
     assert client.get(reverse("admin:incidents_alert_noise")).status_code == 403
+
+
+@pytest.mark.parametrize("model", ["integration", "maintenancewindow"])
+def test_integration_and_maintenance_changelists_query_count_is_constant(manager_client, manager, model):
+    def make(count):
+        for _ in range(count):
+            service = ServiceFactory()
+            make_integration(service)
+            now = timezone.now()
+            MaintenanceWindow.objects.create(
+                service=service, starts_at=now, ends_at=now + timedelta(hours=1), reason="x", created_by=manager
+            )
+        with CaptureQueriesContext(connection) as queries:
+            assert manager_client.get(reverse(f"admin:incidents_{model}_changelist")).status_code == 200
+        return len(queries)
+
+    small = make(5)
+    large = make(60)
+    assert small == large
