@@ -186,6 +186,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "postmortems.tasks.send_postmortem_reminders",
         "schedule": crontab(hour=7, minute=0),
     },
+    "open-due-alert-incidents": {
+        "task": "incidents.alerting.tasks.open_due_alert_incidents",
+        "schedule": timedelta(minutes=1),
+    },
     "purge-old-sessions": {
         "task": "oncall.tasks.purge_expired_sessions",
         "schedule": crontab(hour=3, minute=17),
@@ -217,6 +221,12 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {
+        "IntegrationKindEnum": "incidents.models_alerts.Integration.Kind",
+        "ActionItemKindEnum": "postmortems.models.ActionItem.Kind",
+        "ActionItemStatusEnum": "postmortems.models.ActionItem.Status",
+        "PostmortemStatusEnum": "postmortems.models.Postmortem.Status",
+    },
 }
 
 LOGGING = {

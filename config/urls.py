@@ -27,4 +27,5 @@ urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
     path("metrics", prometheus_metrics, name="prometheus-metrics"),
+    path("hooks/", include("incidents.alerting.urls")),
 ]

@@ -412,3 +412,7 @@ class SeverityPolicyAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+# Alert ingestion: integrations (with routes), alerts, maintenance windows. Importing registers them.
+from incidents.alerting import admin as alerting_admin  # noqa: E402, F401

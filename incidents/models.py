@@ -277,3 +277,23 @@ class StatusUpdate(models.Model):
 
     def __str__(self) -> str:
         return f"{self.at:%Y-%m-%d %H:%M} {self.message[:40]}"
+
+
+# Alert ingestion models live in their own module; importing them here registers them with the app.
+from incidents.models_alerts import Alert, AlertRoute, Integration, MaintenanceWindow  # noqa: E402
+
+__all__ = [
+    "TIME_ORDER",
+    "Alert",
+    "AlertRoute",
+    "Incident",
+    "IncidentEvent",
+    "IncidentRoleAssignment",
+    "Integration",
+    "MaintenanceWindow",
+    "RefCounter",
+    "Service",
+    "Severity",
+    "SeverityPolicy",
+    "StatusUpdate",
+]

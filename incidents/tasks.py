@@ -18,3 +18,9 @@ def remind_overdue_status_updates() -> int:
             incident=incident, last_update_at=overdue.last_update_at, cadence=overdue.cadence
         )
     return queued
+
+
+# Alert-ingestion tasks live in incidents.alerting.tasks; importing them here registers them with the worker.
+from incidents.alerting.tasks import open_alert_incident_task, open_due_alert_incidents  # noqa: E402
+
+__all__ = ["open_alert_incident_task", "open_due_alert_incidents", "remind_overdue_status_updates"]

@@ -3,12 +3,11 @@
 import pytest
 
 from config.celery import app as celery_app
+from tests.oncall.factories import UserFactory
 
 # Tasks published by tests (on-commit callbacks of transactional tests) stay in this process's memory
 # instead of landing in the development broker under var/, where a later `make run` would consume them.
 celery_app.conf.broker_url = "memory://"
-
-from tests.oncall.factories import UserFactory
 
 
 @pytest.fixture(autouse=True)

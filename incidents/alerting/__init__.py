@@ -1,0 +1,1 @@
+"""Alert ingestion: integrations, webhook receivers, routing, dedup, maintenance and flap suppression."""

@@ -1,0 +1,374 @@
+"""Writes of alert ingestion: integrations and their keys, the rate limit, receiving alerts, flap-delayed incidents.
+
+`alerts_receive` is one transaction: the alert rows and any incident they open (or resolve) commit together,
+before the receiver answers 2xx. Paging is the escalation engine's business: it listens to incident
+transitions (`incidents.services.register_transition_listener`) and enqueues its tasks on commit.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from dataclasses import dataclass, field
+from datetime import datetime
+from functools import partial
+
+from django.core.exceptions import ValidationError
+from django.db import connection, transaction
+from django.utils import timezone
+
+from incidents.alerting import routing, selectors
+from incidents.alerting.payloads import IncomingAlert
+from incidents.models import Alert, Incident, Integration, Service
+from incidents.services import lifecycle
+
+logger = logging.getLogger(__name__)
+
+
+def _now() -> datetime:
+    return timezone.now()
+
+
+def _new_key() -> str:
+    # 128 random bits as 32 hex characters: the shape of a PagerDuty routing key, safe in a URL path
+    return secrets.token_hex(16)
+
+
+# --- integrations ------------------------------------------------------------------------------------------------
+
+
+def integration_create(
+    *,
+    service: Service,
+    kind: str,
+    name: str = "",
+    auto_resolve: bool = True,
+    rate_limit_per_minute: int = 600,
+) -> tuple[Integration, str]:
+    """Create an integration and return it with its key: the only time the key is seen in clear."""
+    errors: dict[str, list[str]] = {}
+    if kind not in Integration.Kind.values:
+        errors["kind"] = [f"Kind must be one of {', '.join(Integration.Kind.values)}."]
+    if rate_limit_per_minute < 1:
+        errors["rate_limit_per_minute"] = ["At least 1 request per minute."]
+    name = (name or "").strip() or kind
+    if Integration.objects.filter(service=service, name=name).exists():
+        errors["name"] = [f"{service} already has an integration named {name!r}."]
+    if errors:
+        raise ValidationError(errors)
+    key = _new_key()
+    with transaction.atomic():
+        integration = Integration.objects.create(
+            service=service,
+            kind=kind,
+            name=name,
+            key_digest=selectors.key_digest(key),
+            key_hint=key[:6],
+            key_rotated_at=_now(),
+            auto_resolve=auto_resolve,
+            rate_limit_per_minute=rate_limit_per_minute,
+        )
+    return integration, key
+
+
+def integration_regenerate_key(*, integration: Integration) -> str:
+    """A new key; the old one stops working at commit. Returns the new key (shown once)."""
+    key = _new_key()
+    with transaction.atomic():
+        integration = Integration.objects.select_for_update().get(pk=integration.pk)
+        integration.key_digest = selectors.key_digest(key)
+        integration.key_hint = key[:6]
+        integration.key_rotated_at = _now()
+        integration.save(update_fields=["key_digest", "key_hint", "key_rotated_at"])
+    return key
+
+
+def integration_count_request(*, integration: Integration, now: datetime | None = None) -> int | None:
+    """Count a request in the integration's current one-minute window.
+
+    Returns None when it is within `rate_limit_per_minute`, else the seconds until the next window
+    (the `Retry-After`). One UPDATE … RETURNING: exact under any number of web processes."""
+    now = now or _now()
+    window = now.replace(second=0, microsecond=0)
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE incidents_integration SET "
+            "rate_window_count = CASE WHEN rate_window_start = %s THEN rate_window_count + 1 ELSE 1 END, "
+            "rate_window_start = %s WHERE id = %s RETURNING rate_window_count, rate_limit_per_minute",
+            [window, window, integration.pk],
+        )
+        count, limit = cursor.fetchone()
+    if count <= limit:
+        return None
+    return max(1, 60 - now.second)
+
+
+# --- receiving ---------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class ReceiveResult:
+    alerts: list[Alert] = field(default_factory=list)
+    created: int = 0
+    deduplicated: int = 0
+    resolved: int = 0
+    incidents_opened: list[Incident] = field(default_factory=list)
+    incidents_resolved: list[Incident] = field(default_factory=list)
+
+
+def _lock(name: str) -> None:
+    """A transaction-scoped PostgreSQL advisory lock: concurrent posts of one group or alert queue up."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", [name])
+
+
+def alerts_receive(*, integration: Integration, alerts: list[IncomingAlert]) -> ReceiveResult:
+    """Store what a request carried and act on it, in one transaction.
+
+    firing, new fingerprint → a new alert, routed; it joins its group's open incident, or opens one now
+    (or after the route's flap delay), unless routing gives no severity or the service is in maintenance.
+    firing, known fingerprint → the same row, repeat_count + 1 (no second incident).
+    resolved → the alert resolves; still waiting for its flap delay: suppressed as a flap, no incident ever;
+    the incident auto-resolves when none of its alerts fires any more (per-integration switch).
+    PagerDuty acknowledge → the alert and its incident are acknowledged."""
+    result = ReceiveResult()
+    now = _now()
+    with transaction.atomic():
+        for group_key in sorted({item.group_key for item in alerts}):
+            _lock(f"alert-group:{integration.pk}:{group_key}")
+        for fingerprint in sorted({item.fingerprint for item in alerts}):
+            _lock(f"alert:{integration.pk}:{fingerprint}")
+        routes = routing.integration_routes(integration=integration)
+        touched: set[int] = set()
+        for item in alerts:
+            existing = (
+                Alert.objects.select_for_update()
+                .filter(integration=integration, fingerprint=item.fingerprint, status=Alert.Status.FIRING)
+                .first()
+            )
+            if item.action == "acknowledge":
+                alert = _acknowledge(existing=existing, now=now)
+            elif item.status == Alert.Status.FIRING:
+                alert = _fire(
+                    integration=integration, routes=routes, item=item, existing=existing, now=now, result=result
+                )
+            else:
+                alert = _resolve(integration=integration, routes=routes, item=item, existing=existing, now=now)
+                if alert is not None:
+                    result.resolved += 1
+                    if alert.incident_id:
+                        touched.add(alert.incident_id)
+            if alert is not None:
+                result.alerts.append(alert)
+        if integration.auto_resolve:
+            for incident in Incident.objects.filter(pk__in=touched, status__in=Incident.OPEN_STATUSES):
+                if not Alert.objects.filter(incident=incident, status=Alert.Status.FIRING).exists():
+                    result.incidents_resolved.append(
+                        lifecycle.incident_resolve(
+                            incident=incident, actor=None, message="Auto-resolved: every alert of the group resolved."
+                        )
+                    )
+    return result
+
+
+def _fire(
+    *,
+    integration: Integration,
+    routes: list,
+    item: IncomingAlert,
+    existing: Alert | None,
+    now: datetime,
+    result: ReceiveResult,
+) -> Alert:
+    if existing is not None:
+        existing.repeat_count += 1
+        existing.last_received_at = now
+        existing.labels, existing.annotations, existing.raw = item.labels, item.annotations, item.raw
+        existing.title = item.title or existing.title
+        existing.ends_at = item.ends_at if item.ends_at and item.ends_at >= existing.starts_at else existing.ends_at
+        existing.save(
+            update_fields=["repeat_count", "last_received_at", "labels", "annotations", "raw", "title", "ends_at"]
+        )
+        result.deduplicated += 1
+        return existing
+    decision = routing.route_alert(integration=integration, routes=routes, labels=item.labels)
+    alert = Alert(
+        integration=integration,
+        fingerprint=item.fingerprint,
+        group_key=item.group_key,
+        status=Alert.Status.FIRING,
+        title=item.title,
+        labels=item.labels,
+        annotations=item.annotations,
+        starts_at=item.starts_at or now,
+        ends_at=item.ends_at,
+        received_at=now,
+        last_received_at=now,
+        route_id=decision.route_id,
+        service=decision.service,
+        severity=decision.severity or "",
+        actionable=decision.severity is not None,
+        raw=item.raw,
+    )
+    open_now = False
+    if not alert.actionable:
+        alert.suppressed = Alert.Suppressed.INFORMATIONAL
+    elif selectors.service_in_maintenance(service=decision.service, at=now):
+        alert.suppressed = Alert.Suppressed.MAINTENANCE
+    else:
+        alert.incident = selectors.group_open_incident(integration=integration, group_key=item.group_key)
+        if alert.incident is None and decision.flap_delay.total_seconds() > 0:
+            alert.incident_due_at = now + decision.flap_delay
+        elif alert.incident is None:
+            open_now = True
+    alert.save()
+    result.created += 1
+    if open_now:
+        result.incidents_opened.append(_declare_for(alert=alert, now=now))
+    elif alert.incident is not None:
+        _raise_severity(incident=alert.incident, alert=alert)
+    elif alert.incident_due_at is not None:
+        transaction.on_commit(partial(_schedule_open, alert_id=alert.pk, countdown=decision.flap_delay.total_seconds()))
+    return alert
+
+
+def _schedule_open(*, alert_id: int, countdown: float) -> None:
+    """After commit: the countdown task. If the broker is down, the alert is stored all the same and the sender
+    still gets its 2xx; the every-minute sweep opens the incident when the delay has passed."""
+    from incidents.alerting import tasks  # tasks import this module
+
+    try:
+        tasks.open_alert_incident_task.apply_async(args=(alert_id,), countdown=countdown)
+    except Exception:  # noqa: BLE001 — any broker failure; the sweep is the fallback
+        logger.warning("could not schedule the flap-delay task of alert %s; the sweep will", alert_id, exc_info=True)
+
+
+def _resolve(
+    *, integration: Integration, routes: list, item: IncomingAlert, existing: Alert | None, now: datetime
+) -> Alert | None:
+    if existing is not None:
+        existing.status = Alert.Status.RESOLVED
+        existing.resolved_at = now
+        existing.last_received_at = now
+        ends_at = item.ends_at or now
+        existing.ends_at = max(ends_at, existing.starts_at)
+        fields = ["status", "resolved_at", "last_received_at", "ends_at"]
+        if existing.incident_id is None and existing.incident_due_at is not None:
+            existing.suppressed = Alert.Suppressed.FLAP  # resolved within the flap delay: noise, never an incident
+            existing.incident_due_at = None
+            fields += ["suppressed", "incident_due_at"]
+        if item.labels:
+            existing.labels, existing.annotations, existing.raw = item.labels, item.annotations, item.raw
+            fields += ["labels", "annotations", "raw"]
+        existing.save(update_fields=fields)
+        return existing
+    previous = (
+        Alert.objects.select_for_update()
+        .filter(integration=integration, fingerprint=item.fingerprint)
+        .order_by("-received_at", "-id")
+        .first()
+    )
+    if previous is not None and (item.starts_at is None or previous.starts_at == item.starts_at):
+        previous.repeat_count += 1  # the same resolution sent again
+        previous.last_received_at = now
+        previous.save(update_fields=["repeat_count", "last_received_at"])
+        return previous
+    if item.action == "resolve":
+        return None  # PagerDuty resolve of an unknown dedup_key: nothing to resolve (PagerDuty answers 202 too)
+    decision = routing.route_alert(integration=integration, routes=routes, labels=item.labels)
+    starts_at = item.starts_at or now
+    return Alert.objects.create(  # a resolution we never saw firing: kept for the record, no incident
+        integration=integration,
+        fingerprint=item.fingerprint,
+        group_key=item.group_key,
+        status=Alert.Status.RESOLVED,
+        title=item.title,
+        labels=item.labels,
+        annotations=item.annotations,
+        starts_at=starts_at,
+        ends_at=max(item.ends_at or now, starts_at),
+        received_at=now,
+        last_received_at=now,
+        resolved_at=now,
+        route_id=decision.route_id,
+        service=decision.service,
+        severity=decision.severity or "",
+        actionable=decision.severity is not None,
+        raw=item.raw,
+    )
+
+
+def _acknowledge(*, existing: Alert | None, now: datetime) -> Alert | None:
+    if existing is None:
+        return None  # nothing firing under this dedup_key: PagerDuty accepts and ignores it too
+    if existing.acknowledged_at is None:
+        existing.acknowledged_at = now
+        existing.save(update_fields=["acknowledged_at"])
+    if existing.incident_id is not None:
+        incident = Incident.objects.get(pk=existing.incident_id)
+        if incident.status == Incident.Status.TRIGGERED:
+            lifecycle.incident_acknowledge(incident=incident, actor=None)
+    return existing
+
+
+def _incident_summary(alert: Alert) -> str:
+    lines = [alert.annotations.get("description", "")] if alert.annotations.get("description") else []
+    lines += [f"{name}={value}" for name, value in sorted(alert.labels.items())]
+    return "\n".join(lines)
+
+
+def _raise_severity(*, incident: Incident, alert: Alert) -> None:
+    """An alert joining an open incident with a higher severity raises it (never lowers: people may have)."""
+    if alert.severity and alert.severity < incident.severity:  # "P0" < "P1": more severe
+        lifecycle.incident_update(incident=incident, actor=None, severity=alert.severity)
+
+
+def _declare_for(*, alert: Alert, now: datetime) -> Incident:
+    """Inside the receiving transaction: declare the incident of this alert's group and attach the alert."""
+    incident = lifecycle.incident_declare(
+        title=(alert.title or alert.labels.get("alertname") or f"Alert from {alert.integration.name}")[:200],
+        severity=alert.severity,
+        service=alert.service,
+        actor=None,
+        summary=_incident_summary(alert),
+        detected_at=min(alert.starts_at, now),  # clocks of monitoring hosts may run ahead
+        source=Incident.Source.ALERT,
+    )
+    alert.incident = incident
+    alert.incident_due_at = None
+    alert.save(update_fields=["incident", "incident_due_at"])
+    return incident
+
+
+def alert_open_due_incident(*, alert_id: int) -> Incident | None:
+    """After the flap delay: the alert still fires → join the group's open incident or open one.
+
+    Safe to run any number of times, early or late: it does nothing unless the alert is firing, due and
+    still without an incident (the sweep and the countdown task may both run it)."""
+    now = _now()
+    with transaction.atomic():
+        alert = Alert.objects.filter(pk=alert_id).select_related("integration", "service").first()
+        if alert is None:
+            return None
+        _lock(f"alert-group:{alert.integration_id}:{alert.group_key}")
+        alert = Alert.objects.select_for_update().select_related("integration", "service").get(pk=alert_id)
+        if (
+            alert.status != Alert.Status.FIRING
+            or alert.incident_id is not None
+            or alert.incident_due_at is None
+            or alert.incident_due_at > now
+        ):
+            return None
+        if selectors.service_in_maintenance(service=alert.service, at=now):
+            alert.suppressed = Alert.Suppressed.MAINTENANCE
+            alert.incident_due_at = None
+            alert.save(update_fields=["suppressed", "incident_due_at"])
+            return None
+        incident = selectors.group_open_incident(integration=alert.integration, group_key=alert.group_key)
+        if incident is not None:
+            alert.incident = incident
+            alert.incident_due_at = None
+            alert.save(update_fields=["incident", "incident_due_at"])
+            _raise_severity(incident=incident, alert=alert)
+            return incident
+        return _declare_for(alert=alert, now=now)
