@@ -1,12 +1,13 @@
 from __future__ import annotations
 
+import uuid
 from datetime import timedelta
 
 from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
 
-from oncall.models import Team
+from oncall.models import EscalationPolicy, Team
 
 
 class Severity(models.TextChoices):
@@ -49,6 +50,14 @@ class Service(models.Model):
     slug = models.SlugField(max_length=100, unique=True)
     team = models.ForeignKey(Team, on_delete=models.PROTECT, related_name="services")
     description = models.TextField(blank=True)
+    escalation_policy = models.ForeignKey(
+        EscalationPolicy,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="services",
+        help_text="Who is paged when an incident of this service is triggered; empty: the team's managers",
+    )
 
     class Meta:
         ordering = ["name"]
@@ -280,6 +289,51 @@ class StatusUpdate(models.Model):
 
 
 # Alert ingestion models live in their own module; importing them here registers them with the app.
+
+
+class Escalation(models.Model):
+    """One run of a service's escalation policy for one incident: which step is next and when.
+
+    The `token` changes whenever a step is scheduled; a task carrying an older token is superseded and exits,
+    so duplicate or late deliveries never page twice."""
+
+    class Status(models.TextChoices):
+        RUNNING = "running", "Running"
+        STOPPED = "stopped", "Stopped (acknowledged or resolved)"
+        EXHAUSTED = "exhausted", "Exhausted (nobody acknowledged)"
+
+    incident = models.OneToOneField(Incident, on_delete=models.CASCADE, related_name="escalation")
+    policy = models.ForeignKey(
+        EscalationPolicy, null=True, blank=True, on_delete=models.SET_NULL, related_name="escalations"
+    )
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.RUNNING)
+    step_index = models.PositiveSmallIntegerField(
+        default=0, help_text="The next step to run (0-based, repeats counted)"
+    )
+    token = models.UUIDField(default=uuid.uuid4)
+    next_run_at = models.DateTimeField(null=True, blank=True)
+    started_at = models.DateTimeField()
+    finished_at = models.DateTimeField(null=True, blank=True)
+    stop_reason = models.CharField(max_length=64, blank=True)
+
+    class Meta:
+        ordering = ["-started_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=~Q(status="running") | Q(next_run_at__isnull=False, finished_at__isnull=True),
+                name="incidents_escalation_running_is_scheduled",
+                violation_error_message="a running escalation has a next run and no finish time",
+            ),
+        ]
+        indexes = [
+            # the sweep: running escalations whose next step is due
+            models.Index(fields=["next_run_at"], name="incidents_escalation_due_idx", condition=Q(status="running")),
+        ]
+
+    def __str__(self) -> str:
+        return f"Escalation of {self.incident_id} ({self.status}, next step {self.step_index})"
+
+
 from incidents.models_alerts import Alert, AlertRoute, Integration, MaintenanceWindow  # noqa: E402
 
 __all__ = [
