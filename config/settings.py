@@ -174,6 +174,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "oncall.tasks.generate_shifts_task",
         "schedule": crontab(hour=2, minute=7),
     },
+    "sweep-escalations": {
+        "task": "incidents.tasks.sweep_escalations",
+        "schedule": timedelta(minutes=1),
+    },
     "remind-overdue-status-updates": {
         "task": "incidents.tasks.remind_overdue_status_updates",
         "schedule": timedelta(minutes=1),

@@ -3,6 +3,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from config import health
+from incidents.ack import acknowledge_from_page
 from metrics.admin import dashboard
 from metrics.exposition import prometheus_metrics
 
@@ -24,6 +25,7 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
     path("ical/", include("oncall.feed_urls")),
+    path("ack/<str:token>/", acknowledge_from_page, name="incident-ack"),
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
     path("metrics", prometheus_metrics, name="prometheus-metrics"),

@@ -12,7 +12,15 @@ from django.utils import timezone
 from django.utils.html import format_html
 
 from incidents import services
-from incidents.models import Incident, IncidentEvent, IncidentRoleAssignment, Service, SeverityPolicy, StatusUpdate
+from incidents.models import (
+    Escalation,
+    Incident,
+    IncidentEvent,
+    IncidentRoleAssignment,
+    Service,
+    SeverityPolicy,
+    StatusUpdate,
+)
 from oncall.errors import DomainError
 
 SEVERITY_COLOURS = {"P0": "#b3001b", "P1": "#e0580c", "P2": "#c99a00", "P3": "#5b6f82"}
@@ -173,10 +181,11 @@ class IncidentAdmin(admin.ModelAdmin):
         "repeat_of",
         "is_practice",
         "created_by",
+        "paging",
     ]
     fieldsets = [
         (None, {"fields": ["ref", "title", "summary", ("severity", "status"), "service", "channel"]}),
-        ("People", {"fields": [("commander", "comms_lead"), "created_by"]}),
+        ("People", {"fields": [("commander", "comms_lead"), "created_by", "paging"]}),
         (
             "Times (UTC; corrections are recorded on the timeline)",
             {"fields": [*CORRECTABLE_TIMES, "declared_at", "closed_at"]},
@@ -184,6 +193,16 @@ class IncidentAdmin(admin.ModelAdmin):
         ("Closure and links", {"fields": ["closure_reason", "duplicate_of", "repeat_of", "is_practice", "source"]}),
     ]
     inlines = [StatusUpdateInline, IncidentEventInline, RoleAssignmentInline]
+
+    @admin.display(description="Paging")
+    def paging(self, obj: Incident) -> str:
+        escalation = Escalation.objects.select_related("policy").filter(incident=obj).first()
+        if escalation is None:
+            return "—"
+        policy = escalation.policy.name if escalation.policy else "team managers (the service has no policy)"
+        if escalation.status == Escalation.Status.RUNNING:
+            return f"{policy}: running, next step {escalation.step_index + 1} at {escalation.next_run_at:%H:%M:%S} UTC"
+        return f"{policy}: {escalation.get_status_display().lower()} after {escalation.step_index} step(s)"
 
     # --- list columns -------------------------------------------------------------------------------------
     @admin.display(description="Ref", ordering="ref")

@@ -5,7 +5,11 @@ class IncidentsConfig(AppConfig):
     name = "incidents"
 
     def ready(self) -> None:
-        from oncall import roles
+        from incidents.services import escalation, register_transition_listener
+        from oncall import providers, roles
+
+        register_transition_listener(escalation.on_incident_transition)
+        providers.register_open_incidents_provider(_open_incidents)
 
         roles.grant(roles.MANAGERS, "incidents", "*")
         roles.grant(
@@ -21,3 +25,26 @@ class IncidentsConfig(AppConfig):
             "view_service",
             "view_severitypolicy",
         )
+
+
+def _open_incidents(team_id: int):
+    """Open incidents of a team's services, for handoff messages (oncall cannot import incidents)."""
+    from django.conf import settings
+
+    from incidents.models import Incident
+    from oncall.providers import OpenIncident
+
+    rows = (
+        Incident.objects.filter(service__team_id=team_id, status__in=Incident.OPEN_STATUSES)
+        .order_by("severity", "declared_at")
+        .values_list("pk", "ref", "title", "severity")
+    )
+    return [
+        OpenIncident(
+            ref=ref,
+            title=title,
+            severity=severity,
+            url=f"{settings.FIREBREAK_BASE_URL}/admin/incidents/incident/{pk}/change/",
+        )
+        for pk, ref, title, severity in rows
+    ]

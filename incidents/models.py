@@ -213,6 +213,10 @@ class IncidentEvent(models.Model):
         REMINDER_SENT = "reminder_sent", "Reminder sent"
         NOTE = "note", "Note"
         IMPORTED = "imported", "Imported"
+        PAGED = "paged", "Paged"
+        ESCALATION_GAP = "escalation_gap", "Escalation step skipped (nobody on call)"
+        ESCALATION_STOPPED = "escalation_stopped", "Escalation stopped"
+        ESCALATION_EXHAUSTED = "escalation_exhausted", "Escalation exhausted"
 
     incident = models.ForeignKey(Incident, on_delete=models.CASCADE, related_name="events")
     at = models.DateTimeField()

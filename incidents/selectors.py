@@ -58,3 +58,16 @@ def incidents_overdue_for_update(*, now: datetime | None = None) -> list[Overdue
         .values_list("pk", "last_update_at", "cadence")
     )
     return [OverdueUpdate(incident_id=pk, last_update_at=last, cadence=cad) for pk, last, cad in rows]
+
+
+def escalations_due(*, grace: timedelta = timedelta(seconds=30), limit: int = 500) -> list[tuple[int, str]]:
+    """(id, token) of running escalations whose step is overdue by more than `grace`: their task was lost."""
+    from incidents.models import Escalation
+
+    cutoff = timezone.now() - grace
+    rows = (
+        Escalation.objects.filter(status=Escalation.Status.RUNNING, next_run_at__lte=cutoff)
+        .order_by("next_run_at")
+        .values_list("pk", "token")[:limit]
+    )
+    return [(pk, str(token)) for pk, token in rows]

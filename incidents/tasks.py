@@ -24,3 +24,19 @@ def remind_overdue_status_updates() -> int:
 from incidents.alerting.tasks import open_alert_incident_task, open_due_alert_incidents  # noqa: E402
 
 __all__ = ["open_alert_incident_task", "open_due_alert_incidents", "remind_overdue_status_updates"]
+
+
+@shared_task(acks_late=True)
+def run_escalation_task(escalation_id: int, token: str | None = None) -> None:
+    from incidents.services.escalation import escalation_run
+
+    escalation_run(escalation_id=escalation_id, token=token)
+
+
+@shared_task
+def sweep_escalations() -> int:
+    """Every minute: re-queue escalation steps whose task never ran (broker down, worker killed)."""
+    due = selectors.escalations_due()
+    for escalation_id, token in due:
+        run_escalation_task.delay(escalation_id, token)
+    return len(due)

@@ -1,6 +1,7 @@
 import pytest
 
 from tests.incidents.factories import ServiceFactory
+from tests.oncall.conftest import make_rotation  # noqa: F401 - shared with the escalation tests
 
 
 @pytest.fixture

@@ -74,7 +74,15 @@ def test_incident_full_lifecycle_stamps_each_time_once(service, responder):
     assert incident.resolved_at == T0 + timedelta(minutes=50)
     assert incident.closed_at == T0 + timedelta(days=1)
     assert incident.commander == responder
-    assert kinds(incident) == ["declared", "acknowledged", "role_assigned", "mitigated", "resolved", "closed"]
+    assert kinds(incident) == [
+        "declared",
+        "acknowledged",
+        "role_assigned",
+        "escalation_stopped",  # acknowledging stops paging
+        "mitigated",
+        "resolved",
+        "closed",
+    ]
 
 
 def test_incident_acknowledge_twice_is_a_noop(service, responder):

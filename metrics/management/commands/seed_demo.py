@@ -66,6 +66,7 @@ class Command(BaseCommand):
             users = self._people(logins)
             if not Incident.objects.exists():
                 services = self._teams_and_services(users)
+                self._oncall(users)
                 self._incidents(services, users)
                 self._postmortems(users)
                 self.stdout.write(self.style.SUCCESS(f"Seeded {Incident.objects.count()} demo incidents."))
@@ -118,6 +119,41 @@ class Command(BaseCommand):
                 team=Team.objects.get(slug=team_slug), user=users[username], defaults={"role": role}
             )
         return services
+
+    def _oncall(self, users) -> None:
+        """A weekly primary rotation per team (handoff Monday 09:00 local) and a two-step escalation policy:
+        the current holder for 5 minutes, then the team's managers; every service of the team uses it."""
+        from datetime import time
+
+        from oncall.models import EscalationPolicy, EscalationStep, EscalationTarget, Rotation, RotationMember
+        from oncall.services import rotation_generate
+
+        today = timezone.now().date()
+        monday = today - timedelta(days=today.weekday() + 14)
+        for team in Team.objects.all():
+            rotation, _ = Rotation.objects.get_or_create(
+                team=team,
+                name=f"{team.name} primary",
+                defaults={
+                    "layer": Rotation.Layer.PRIMARY,
+                    "timezone": team.timezone,
+                    "unit": Rotation.Unit.WEEKLY,
+                    "count": 1,
+                    "handoff_time": time(9, 0),
+                    "handoff_weekday": 0,
+                    "anchor_date": monday,
+                },
+            )
+            members = [m.user for m in team.memberships.select_related("user").order_by("role", "user__username")]
+            for position, user in enumerate(members):
+                RotationMember.objects.get_or_create(rotation=rotation, user=user, defaults={"position": position})
+            rotation_generate(rotation=rotation)
+            policy, _ = EscalationPolicy.objects.get_or_create(team=team, name="Default", defaults={"repeat": 1})
+            first, _ = EscalationStep.objects.get_or_create(policy=policy, position=0, defaults={"delay_minutes": 5})
+            EscalationTarget.objects.get_or_create(step=first, kind="rotation_current", rotation=rotation)
+            second, _ = EscalationStep.objects.get_or_create(policy=policy, position=1, defaults={"delay_minutes": 15})
+            EscalationTarget.objects.get_or_create(step=second, kind="team_managers")
+            team.services.update(escalation_policy=policy)
 
     def _incidents(self, services: list[Service], users) -> None:
         rng = random.Random(2026)  # noqa: S311 - demo data, not security

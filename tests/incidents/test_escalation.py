@@ -1,0 +1,195 @@
+"""The escalation engine: who is paged, when, once; stopping; gaps; repeats; lost tasks; ack links."""
+
+from datetime import timedelta
+
+import pytest
+import time_machine
+from django.urls import reverse
+
+from incidents import services, tasks
+from incidents.models import Escalation, Incident
+from incidents.services import escalation as engine
+from oncall.models import EscalationPolicy, EscalationStep, EscalationTarget, Notification, TeamMembership
+from oncall.services import rotation_generate
+from tests.incidents.alerting_helpers import alertmanager_url, make_integration, post_json, reference
+from tests.incidents.factories import ServiceFactory
+from tests.oncall.conftest import NOW
+from tests.oncall.factories import ContactMethodFactory, UserFactory
+
+
+@pytest.fixture
+def clock():
+    with time_machine.travel(NOW, tick=False) as traveller:
+        yield traveller
+
+
+@pytest.fixture
+def setup(make_rotation, clock):
+    """A daily rotation (three members), a policy: 1) the current holder, 5 min; 2) the backup user, 10 min."""
+    rotation = make_rotation(3, unit="daily", handoff_time=NOW.time().replace(hour=9), timezone="UTC")
+    rotation_generate(rotation=rotation, now=NOW)
+    backup = UserFactory(username="backup", email="backup@example.com")
+    policy = EscalationPolicy.objects.create(team=rotation.team, name="Default", repeat=0)
+    first = EscalationStep.objects.create(policy=policy, position=0, delay_minutes=5)
+    EscalationTarget.objects.create(step=first, kind="rotation_current", rotation=rotation)
+    second = EscalationStep.objects.create(policy=policy, position=1, delay_minutes=10)
+    EscalationTarget.objects.create(step=second, kind="user", user=backup)
+    service = ServiceFactory(team=rotation.team, escalation_policy=policy)
+    holder = rotation.shifts.get(period__contains=NOW).user
+    return {"service": service, "policy": policy, "holder": holder, "backup": backup, "rotation": rotation}
+
+
+def declare(service, severity="P1", **extra):
+    return services.incident_declare(title="Checkout down", severity=severity, service=service, actor=None, **extra)
+
+
+def pages():
+    return Notification.objects.filter(payload__kind="page").order_by("id")
+
+
+def run(incident, token=None):
+    escalation = Escalation.objects.get(incident=incident)
+    return engine.escalation_run(escalation_id=escalation.pk, token=token)
+
+
+def test_declare_starts_escalation_after_commit(setup, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks() as callbacks:
+        incident = declare(setup["service"])
+    escalation = Escalation.objects.get(incident=incident)
+    assert escalation.status == "running"
+    assert escalation.policy == setup["policy"]
+    assert escalation.next_run_at == NOW
+    assert len(callbacks) == 1  # the first step is queued only once the incident is committed
+
+
+def test_step_one_pages_the_current_holder_once(setup, clock):
+    incident = declare(setup["service"])
+    escalation = run(incident)
+    stale_token = None
+    assert [n.user for n in pages()] == [setup["holder"]]
+    page = pages().get()
+    assert page.subject == f"[P1] {incident.ref} Checkout down"
+    assert "/ack/" in page.body
+    assert escalation.step_index == 1
+    assert escalation.next_run_at == NOW + timedelta(minutes=5)
+    assert incident.events.filter(kind="paged").count() == 1
+
+    stale_token = str(escalation.token)
+    run(incident)  # a duplicate delivery before the step is due
+    run(incident, token="00000000-0000-0000-0000-000000000000")  # a superseded task
+    assert pages().count() == 1
+
+    clock.shift(timedelta(minutes=5))
+    run(incident, token=stale_token)  # the scheduled task for step two
+    assert [n.user for n in pages()] == [setup["holder"], setup["backup"]]
+    assert incident.events.filter(kind="paged").count() == 2
+
+
+def test_page_goes_to_every_contact_method(setup):
+    ContactMethodFactory(user=setup["holder"], kind="email", address="pager@example.com", position=0)
+    ContactMethodFactory(user=setup["holder"], kind="email", address="home@example.com", position=1)
+    incident = declare(setup["service"])
+    run(incident)
+    assert sorted(pages().values_list("address", flat=True)) == ["home@example.com", "pager@example.com"]
+
+
+def test_acknowledge_stops_escalation(setup, clock):
+    incident = declare(setup["service"])
+    run(incident)
+    services.incident_acknowledge(incident=incident, actor=setup["holder"])
+    escalation = Escalation.objects.get(incident=incident)
+    assert (escalation.status, escalation.stop_reason) == ("stopped", "acknowledged")
+    clock.shift(timedelta(minutes=30))
+    run(incident)
+    assert pages().count() == 1  # the backup is never paged
+    assert incident.events.filter(kind="escalation_stopped").count() == 1
+
+
+def test_resolve_stops_escalation(setup):
+    incident = declare(setup["service"])
+    services.incident_resolve(incident=incident, actor=None)
+    assert Escalation.objects.get(incident=incident).status == "stopped"
+    run(incident)
+    assert pages().count() == 0
+
+
+def test_gap_moves_to_the_next_step_at_once(make_rotation, clock):
+    empty = make_rotation(0, unit="daily", timezone="UTC")  # nobody: gap shifts
+    rotation_generate(rotation=empty, now=NOW)
+    backup = UserFactory(username="backup2")
+    policy = EscalationPolicy.objects.create(team=empty.team, name="Gappy")
+    step = EscalationStep.objects.create(policy=policy, position=0, delay_minutes=30)
+    EscalationTarget.objects.create(step=step, kind="rotation_current", rotation=empty)
+    step = EscalationStep.objects.create(policy=policy, position=1, delay_minutes=30)
+    EscalationTarget.objects.create(step=step, kind="user", user=backup)
+    incident = declare(ServiceFactory(team=empty.team, escalation_policy=policy))
+
+    escalation = run(incident)
+
+    assert [n.user for n in pages()] == [backup]  # paged now, not after 30 minutes
+    assert incident.events.filter(kind="escalation_gap").count() == 1
+    assert escalation.step_index == 2
+
+
+def test_repeat_then_exhausted_tells_the_managers(make_rotation, clock):
+    rotation = make_rotation(1, unit="daily", timezone="UTC")
+    rotation_generate(rotation=rotation, now=NOW)
+    policy = EscalationPolicy.objects.create(team=rotation.team, name="Twice", repeat=1)
+    step = EscalationStep.objects.create(policy=policy, position=0, delay_minutes=5)
+    EscalationTarget.objects.create(step=step, kind="rotation_current", rotation=rotation)
+    incident = declare(ServiceFactory(team=rotation.team, escalation_policy=policy))
+    for _ in range(3):
+        run(incident)
+        clock.shift(timedelta(minutes=5))
+    escalation = Escalation.objects.get(incident=incident)
+    assert pages().count() == 2  # the step and its repeat
+    assert escalation.status == "exhausted"
+    manager = TeamMembership.objects.get(team=rotation.team, role="manager").user
+    assert Notification.objects.filter(payload__kind="escalation_exhausted", user=manager).count() == 1
+    assert incident.events.filter(kind="escalation_exhausted").count() == 1
+
+
+def test_service_without_policy_pages_team_managers(make_rotation, clock):
+    rotation = make_rotation(1)
+    incident = declare(ServiceFactory(team=rotation.team))
+    run(incident)
+    manager = TeamMembership.objects.get(team=rotation.team, role="manager").user
+    assert [n.user for n in pages()] == [manager]
+
+
+def test_sweep_requeues_a_lost_step(setup, clock, django_capture_on_commit_callbacks):
+    incident = declare(setup["service"])
+    assert tasks.sweep_escalations() == 0  # due now, its own task is on the way
+    clock.shift(timedelta(minutes=1))
+    assert tasks.sweep_escalations() == 1  # the task was lost: queued again with the current token
+    run(incident, token=str(Escalation.objects.get(incident=incident).token))
+    assert pages().count() == 1
+
+
+def test_ack_link_get_changes_nothing_post_acknowledges(setup, client):
+    incident = declare(setup["service"])
+    url = engine.ack_url(incident=incident, user=setup["holder"]).split("8000", 1)[-1]
+    assert client.get(url).status_code == 200
+    assert Incident.objects.get(pk=incident.pk).status == "triggered"
+    response = client.post(url)
+    assert response.status_code == 200
+    incident.refresh_from_db()
+    assert incident.status == "acknowledged"
+    assert incident.commander == setup["holder"]
+    assert Escalation.objects.get(incident=incident).status == "stopped"
+
+
+def test_ack_link_tampered_is_404(setup, client):
+    incident = declare(setup["service"])
+    url = engine.ack_url(incident=incident, user=setup["holder"]).split("8000", 1)[-1]
+    assert client.post(url[:-3] + "xyz/").status_code == 404
+    assert client.get(reverse("incident-ack", args=["garbage"])).status_code == 404
+
+
+def test_alert_opens_incident_and_pages(setup, client):
+    integration, key = make_integration(setup["service"])
+    response = post_json(client, alertmanager_url(key), reference("alertmanager-firing.json"))
+    assert response.status_code in (200, 202)
+    incident = Incident.objects.get()
+    run(incident)
+    assert [n.user for n in pages()] == [setup["holder"]]
