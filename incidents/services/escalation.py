@@ -21,6 +21,7 @@ from django.utils import timezone
 
 from incidents.models import Escalation, Incident, IncidentEvent
 from oncall.models import ContactMethod
+from oncall.queueing import enqueue_on_commit
 from oncall.selectors import escalation_chain, policies_with_steps, team_managers
 from oncall.services import notification_enqueue
 
@@ -47,7 +48,7 @@ def _schedule(escalation: Escalation, at: datetime) -> None:
     escalation.next_run_at = at
     token = str(escalation.token)
     delay = max(0.0, (at - timezone.now()).total_seconds())
-    transaction.on_commit(lambda: run_escalation_task.apply_async((escalation.pk, token), countdown=delay))
+    enqueue_on_commit(run_escalation_task, escalation.pk, token, countdown=delay)
 
 
 def on_incident_transition(incident: Incident, kind: str) -> None:

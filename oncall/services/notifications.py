@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from oncall import channels
 from oncall.models import ContactMethod, Notification
+from oncall.queueing import enqueue_on_commit
 
 logger = logging.getLogger(__name__)
 
@@ -57,7 +58,7 @@ def notification_enqueue(
             },
         )
         if created:
-            deliver_notification_task.delay_on_commit(notification.pk)
+            enqueue_on_commit(deliver_notification_task, notification.pk)
     return notification, created
 
 
@@ -96,9 +97,7 @@ def notification_deliver(*, notification_id: int) -> Notification | None:
             else:
                 delay = settings.FIREBREAK_NOTIFICATION_RETRY_SECONDS * 2 ** (notification.attempts - 1)
                 notification.next_attempt_at = now + timedelta(seconds=delay)
-                transaction.on_commit(
-                    lambda: deliver_notification_task.apply_async((notification.pk,), countdown=delay)
-                )
+                enqueue_on_commit(deliver_notification_task, notification.pk, countdown=delay)
         else:
             notification.status = Notification.Status.SENT
             notification.sent_at = timezone.now()
@@ -123,5 +122,5 @@ def notification_retry(*, notification: Notification) -> Notification:
             user=notification.user, channel=notification.channel
         )
         notification.save(update_fields=["status", "attempts", "next_attempt_at", "address"])
-        deliver_notification_task.delay_on_commit(notification.pk)
+        enqueue_on_commit(deliver_notification_task, notification.pk)
     return notification
