@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.db import transaction
+from django.db import connection, transaction
 from django.template.loader import render_to_string
 from django.utils import timezone
 
@@ -30,6 +30,11 @@ class RenderedReport:
 def monthly_report_generate(*, month: Month, team: Team | None = None, force: bool = False) -> MonthlyReport:
     """The stored snapshot for (month, team); computed the first time only, or again when forced."""
     with transaction.atomic():
+        # two beats (or a beat and a manager) at once: the second waits here, then finds the stored report
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT pg_advisory_xact_lock(hashtext(%s))", [f"monthly-report:{month}:{team.pk if team else 'org'}"]
+            )
         existing = MonthlyReport.objects.select_for_update().filter(month=str(month), team=team).order_by().first()
         if existing is not None and not force:
             return existing

@@ -136,3 +136,37 @@ def test_reports_wait_for_nine_local_in_the_team_zone(october, manager):
     with time_machine.travel(datetime(2026, 11, 1, 7, 59, tzinfo=UTC), tick=False):  # 08:59 in Berlin
         services.monthly_reports_send_due()
     assert not MonthlyReport.objects.filter(team=october).exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_beats_at_once_send_each_report_once(manager, settings):
+    """Two beat processes firing the hourly task together: one snapshot per scope, one e-mail per manager."""
+    import threading
+
+    from django.db import connection
+
+    team = TeamFactory(slug="pay", timezone="Europe/Berlin")
+    TeamMembership.objects.create(team=team, user=manager, role="manager")
+    barrier = threading.Barrier(2)
+    errors = []
+
+    def beat():
+        try:
+            barrier.wait()
+            with time_machine.travel(datetime(2026, 11, 2, 12, tzinfo=UTC), tick=False):
+                services.monthly_reports_send_due()
+        except Exception as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=beat) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert MonthlyReport.objects.filter(month="2026-10").count() == 2  # org and team, once each
+    keys = list(Notification.objects.values_list("dedupe_key", flat=True))
+    assert sorted(keys) == sorted(set(keys))
+    assert Notification.objects.filter(user=manager).count() == 2  # the org report and the team report
