@@ -193,3 +193,90 @@ def test_alert_opens_incident_and_pages(setup, client):
     incident = Incident.objects.get()
     run(incident)
     assert [n.user for n in pages()] == [setup["holder"]]
+
+
+def test_thousand_identical_posts_make_one_alert_one_incident_one_page(setup, client):
+    from incidents.alerting import services as alerting
+    from incidents.models import Alert
+
+    _, key = alerting.integration_create(service=setup["service"], kind="alertmanager", rate_limit_per_minute=5000)
+    payload = reference("alertmanager-firing.json")
+    statuses = {post_json(client, alertmanager_url(key), payload).status_code for _ in range(1000)}
+    assert statuses == {200}
+    assert Alert.objects.get().repeat_count == 1000
+    incident = Incident.objects.get()
+    for _ in range(3):  # the first step's task delivered three times
+        run(incident)
+    assert pages().count() == 1
+
+
+@pytest.fixture
+def layered(make_rotation, clock):
+    """Primary and secondary daily rotations of one team and a policy [primary 5 min, secondary 10 min,
+    managers 15 min], repeated once."""
+    primary = make_rotation(2, unit="daily", timezone="UTC", layer="primary")
+    secondary = make_rotation(2, team=primary.team, unit="daily", timezone="UTC", layer="secondary")
+    rotation_generate(rotation=primary, now=NOW)
+    rotation_generate(rotation=secondary, now=NOW)
+    policy = EscalationPolicy.objects.create(team=primary.team, name="Layers", repeat=1)
+    for position, (delay, kind, rotation) in enumerate(
+        [(5, "rotation_current", primary), (10, "rotation_current", secondary), (15, "team_managers", None)]
+    ):
+        step = EscalationStep.objects.create(policy=policy, position=position, delay_minutes=delay)
+        EscalationTarget.objects.create(step=step, kind=kind, rotation=rotation)
+    who = {
+        "primary": primary.shifts.get(period__contains=NOW).user,
+        "secondary": secondary.shifts.get(period__contains=NOW).user,
+        "manager": TeamMembership.objects.get(team=primary.team, role="manager").user,
+    }
+    return ServiceFactory(team=primary.team, escalation_policy=policy), who
+
+
+def _tick(incident, clock, minutes):
+    """Run the engine every minute for `minutes` minutes, as the scheduled tasks and the sweep would."""
+    for _ in range(minutes + 1):
+        run(incident, token=str(Escalation.objects.get(incident=incident).token))
+        clock.shift(timedelta(minutes=1))
+
+
+def test_never_acknowledged_pages_at_0_5_15_then_repeats(layered, clock):
+    service, who = layered
+    incident = declare(service)
+    _tick(incident, clock, 61)
+    paged = [(int((n.created_at - NOW).total_seconds() // 60), n.user) for n in pages()]
+    assert paged == [
+        (0, who["primary"]),
+        (5, who["secondary"]),
+        (15, who["manager"]),
+        (30, who["primary"]),  # the repeat
+        (35, who["secondary"]),
+        (45, who["manager"]),
+    ]
+    assert Escalation.objects.get(incident=incident).status == "exhausted"  # 15 minutes after the last step
+    assert pages().count() == 6
+
+
+def test_acknowledged_at_3_minutes_pages_nobody_else(layered, clock):
+    service, who = layered
+    incident = declare(service)
+    _tick(incident, clock, 2)
+    services.incident_acknowledge(incident=incident, actor=who["primary"])
+    _tick(incident, clock, 60)
+    assert [n.user for n in pages()] == [who["primary"]]
+
+
+def test_ack_link_works_once_and_expires(setup, client, clock):
+    first = declare(setup["service"])
+    url = engine.ack_url(incident=first, user=setup["holder"]).split("8000", 1)[-1]
+    assert client.post(url).status_code == 200
+    events = first.events.count()
+    again = client.post(url)
+    assert b"Already acknowledged" in again.content or b"Acknowledged by" in again.content
+    assert first.events.count() == events  # the second use changes nothing
+
+    second = declare(setup["service"])
+    old = engine.ack_url(incident=second, user=setup["holder"]).split("8000", 1)[-1]
+    clock.shift(timedelta(days=7, minutes=1))
+    assert client.post(old).status_code == 404
+    second.refresh_from_db()
+    assert second.status == "triggered"

@@ -196,3 +196,53 @@ def test_trend_counts_by_month_in_one_query(march):
     assert [row["incidents"] for row in rows] == [1, 5, 0]
     assert rows[1]["by_severity"] == {"P0": 0, "P1": 1, "P2": 3, "P3": 1}
     assert rows[1]["ttr_median"] == 50.0
+
+
+def test_declared_at_0020_local_on_the_first_counts_in_the_local_month(db):
+    team = TeamFactory(timezone="Europe/Berlin")
+    service = ServiceFactory(team=team)
+    declared = datetime(2026, 3, 1, 0, 20, tzinfo=BERLIN)  # 28 February 23:20 UTC
+    IncidentFactory(service=service, declared_at=declared, detected_at=declared, started_at=declared)
+    assert selectors.monthly_metrics(month=Month(2026, 3), team=team).incidents == 1
+    assert selectors.monthly_metrics(month=Month(2026, 2), team=team).incidents == 0
+    assert selectors.monthly_metrics(month=Month(2026, 2)).incidents == 1  # the org report is in UTC
+
+
+def test_open_incident_counts_in_frequency_but_not_in_ttr(db):
+    service = ServiceFactory()
+    make(service, at(3, 10), ttd=2, tta=1)  # acknowledged, never resolved
+    metrics = selectors.monthly_metrics(month=Month(2026, 3))
+    assert metrics.incidents == 1
+    assert (metrics.durations["ttr"].n, metrics.durations["ttr"].missing) == (0, 1)
+    assert metrics.durations["tta"].n == 1
+
+
+def _bulk_queries(count):
+    service = ServiceFactory()
+    start = at(1, 0)
+    Incident.objects.bulk_create(
+        Incident(
+            ref=f"BULK-{count}-{i}",
+            title="bulk",
+            severity="P2",
+            status="resolved",
+            service=service,
+            started_at=start + timedelta(minutes=i),
+            detected_at=start + timedelta(minutes=i + 1),
+            declared_at=start + timedelta(minutes=i + 1),
+            acknowledged_at=start + timedelta(minutes=i + 2),
+            mitigated_at=start + timedelta(minutes=i + 3),
+            resolved_at=start + timedelta(minutes=i + 4),
+        )
+        for i in range(count)
+    )
+    with CaptureQueriesContext(connection) as queries:
+        metrics = selectors.report_data(month=Month(2026, 3))
+    assert metrics["incidents"] == count
+    return len(queries)
+
+
+def test_monthly_computation_same_queries_for_100_and_10000_incidents(db):
+    small = _bulk_queries(100)
+    Incident.objects.all().delete()
+    assert _bulk_queries(10_000) == small

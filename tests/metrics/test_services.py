@@ -170,3 +170,41 @@ def test_two_beats_at_once_send_each_report_once(manager, settings):
     keys = list(Notification.objects.values_list("dedupe_key", flat=True))
     assert sorted(keys) == sorted(set(keys))
     assert Notification.objects.filter(user=manager).count() == 2  # the org report and the team report
+
+
+def test_monthly_report_reaches_a_local_smtp_server_once_with_inline_images(october, manager, settings):
+    from email import message_from_bytes, policy
+
+    from aiosmtpd.controller import Controller
+
+    received = []
+
+    class Handler:
+        async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd's hook name
+            received.append(message_from_bytes(envelope.content, policy=policy.default))
+            return "250 OK"
+
+    from tests.e2e.conftest import _free_port
+
+    port = _free_port()
+    controller = Controller(Handler(), hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+        settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", port
+        for _ in range(2):  # run twice: one e-mail per recipient
+            call_command("send_monthly_report", "--month", "2026-10", stdout=io.StringIO())
+            for notification in Notification.objects.filter(status="pending"):
+                oncall_tasks.deliver_notification_task(notification.pk)
+    finally:
+        controller.stop()
+    assert len(received) == 1
+    message = received[0]
+    assert message["To"] == manager.email
+    assert message.get_content_type() == "multipart/related"
+    images = [part for part in message.walk() if part.get_content_type() == "image/png"]
+    assert {part["Content-ID"] for part in images} >= {"<severity-trend>", "<ttr-trend>"}
+    assert all(part.get_content_disposition() == "inline" for part in images)
+    html = message.get_body(preferencelist=("html",)).get_content()
+    assert 'src="cid:severity-trend"' in html
+    assert "median 40.0" in message.get_body(preferencelist=("plain",)).get_content()
