@@ -202,6 +202,8 @@ CELERY_BEAT_SCHEDULE = {
 }
 
 # Notification delivery: attempts before a notification is marked failed, and the first retry delay.
+# Key of the HMAC-SHA256 signature on webhook notifications (X-Firebreak-Signature); set it in production.
+FIREBREAK_WEBHOOK_SECRET = env_str("FIREBREAK_WEBHOOK_SECRET")
 FIREBREAK_NOTIFICATION_MAX_ATTEMPTS = env_int("FIREBREAK_NOTIFICATION_MAX_ATTEMPTS", 5)
 FIREBREAK_NOTIFICATION_RETRY_SECONDS = env_int("FIREBREAK_NOTIFICATION_RETRY_SECONDS", 30)
 

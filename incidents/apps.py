@@ -9,6 +9,9 @@ class IncidentsConfig(AppConfig):
         from oncall import providers, roles
 
         register_transition_listener(escalation.on_incident_transition)
+        from oncall.services import register_failure_listener
+
+        register_failure_listener(escalation.on_notification_failed)
         providers.register_open_incidents_provider(_open_incidents)
 
         roles.grant(roles.MANAGERS, "incidents", "*")

@@ -217,6 +217,7 @@ class IncidentEvent(models.Model):
         ESCALATION_GAP = "escalation_gap", "Escalation step skipped (nobody on call)"
         ESCALATION_STOPPED = "escalation_stopped", "Escalation stopped"
         ESCALATION_EXHAUSTED = "escalation_exhausted", "Escalation exhausted"
+        NOTIFICATION_FAILED = "notification_failed", "Notification failed"
 
     incident = models.ForeignKey(Incident, on_delete=models.CASCADE, related_name="events")
     at = models.DateTimeField()

@@ -26,6 +26,24 @@ class ContactMethodAdmin(admin.ModelAdmin):
     search_fields = ["user__username", "address"]
     autocomplete_fields = ["user"]
 
+    actions = ["send_test"]
+
+    @admin.action(description="Send a test notification")
+    def send_test(self, request, queryset):
+        from django.utils import timezone
+
+        for method in queryset.select_related("user"):
+            services.notification_enqueue(
+                dedupe_key=f"test:{method.pk}:{timezone.now().timestamp():.0f}",
+                user=method.user,
+                channel=method.kind,
+                address=method.address,
+                subject="Firebreak test notification",
+                body=f"This is a test of your {method.get_kind_display()} contact method {method.address}.",
+                payload={"kind": "test"},
+            )
+        self.message_user(request, f"{queryset.count()} test notification(s) queued; see Notifications.")
+
     def get_queryset(self, request):
         queryset = super().get_queryset(request)
         if request.user.has_perm("oncall.view_notification"):  # managers see everyone's

@@ -226,3 +226,24 @@ def escalation_run(*, escalation_id: int, token: str | None = None) -> Escalatio
             return escalation
         _exhaust(escalation, now)
     return escalation
+
+
+def on_notification_failed(notification) -> None:
+    """A page (or any notification about an incident) that finally failed goes on the incident's timeline."""
+    payload = notification.payload if isinstance(notification.payload, dict) else {}
+    ref = payload.get("incident")
+    if not ref:
+        return
+    incident = Incident.objects.filter(ref=ref).first()
+    if incident is None:
+        return
+    who = notification.user.get_username() if notification.user else notification.address
+    IncidentEvent.objects.create(
+        incident=incident,
+        at=timezone.now(),
+        kind=IncidentEvent.Kind.NOTIFICATION_FAILED,
+        message=(
+            f"{payload.get('kind', 'notification')} to {who} by {notification.channel} failed: {notification.error}"
+        ),
+        data={"notification": notification.pk, "channel": notification.channel, "kind": payload.get("kind")},
+    )

@@ -3,7 +3,12 @@
 from oncall import channels  # the delivery senders, reachable as `services.channels` as before the split
 from oncall.services.generation import GenerationResult, frozen_until, rotation_generate
 from oncall.services.handoffs import handoffs_process, handoffs_process_rotation, reminders_send
-from oncall.services.notifications import notification_deliver, notification_enqueue, notification_retry
+from oncall.services.notifications import (
+    notification_deliver,
+    notification_enqueue,
+    notification_retry,
+    register_failure_listener,
+)
 from oncall.services.schedule import (
     calendar_feed_get_or_create,
     calendar_feed_rotate,
@@ -24,6 +29,7 @@ from oncall.services.schedule import (
 )
 
 __all__ = [
+    "register_failure_listener",
     "channels",
     "calendar_feed_get_or_create",
     "calendar_feed_rotate",

@@ -104,7 +104,20 @@ def notification_deliver(*, notification_id: int) -> Notification | None:
             notification.error = ""
             notification.next_attempt_at = None
         notification.save(update_fields=["attempts", "status", "error", "next_attempt_at", "sent_at"])
+        if notification.status == Notification.Status.FAILED:
+            for listener in FAILURE_LISTENERS:
+                listener(notification)
     return notification
+
+
+# Called inside the delivery transaction when a notification has finally failed. Higher layers register
+# here (incidents puts a failed page on the incident's timeline), since oncall cannot import them.
+FAILURE_LISTENERS: list = []
+
+
+def register_failure_listener(listener) -> None:
+    if listener not in FAILURE_LISTENERS:
+        FAILURE_LISTENERS.append(listener)
 
 
 def notification_retry(*, notification: Notification) -> Notification:

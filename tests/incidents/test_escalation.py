@@ -280,3 +280,20 @@ def test_ack_link_works_once_and_expires(setup, client, clock):
     assert client.post(old).status_code == 404
     second.refresh_from_db()
     assert second.status == "triggered"
+
+
+def test_a_page_that_finally_fails_is_on_the_incident_timeline(setup, settings):
+    settings.FIREBREAK_NOTIFICATION_MAX_ATTEMPTS = 1
+    setup["holder"].email = ""
+    setup["holder"].save()
+    incident = declare(setup["service"])
+    run(incident)
+    page = pages().get()
+    from oncall.services import notification_deliver
+
+    notification_deliver(notification_id=page.pk)
+    page.refresh_from_db()
+    assert page.status == "failed"
+    event = incident.events.get(kind="notification_failed")
+    assert setup["holder"].username in event.message
+    assert "no e-mail address" in event.message
