@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.core import signing
 from django.db import transaction
+from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 
@@ -122,6 +123,9 @@ def _page(*, incident: Incident, user, step_index: int, reason: str) -> int:
     )
     if incident.summary:
         body += f"\n{incident.summary}\n"
+    html = render_to_string(
+        "incidents/page_email.html", {"incident": incident, "reason": reason, "ack_url": link, "admin_url": admin}
+    )
     created = 0
     for channel, address, key in _contact_routes(user):
         _, new = notification_enqueue(
@@ -131,7 +135,7 @@ def _page(*, incident: Incident, user, step_index: int, reason: str) -> int:
             address=address,
             subject=subject,
             body=body,
-            payload={"kind": "page", "incident": incident.ref, "step": step_index, "ack_url": link},
+            payload={"kind": "page", "incident": incident.ref, "step": step_index, "ack_url": link, "html": html},
         )
         created += int(new)
     return created

@@ -70,6 +70,7 @@ def test_step_one_pages_the_current_holder_once(setup, clock):
     page = pages().get()
     assert page.subject == f"[P1] {incident.ref} Checkout down"
     assert "/ack/" in page.body
+    assert 'href="http://127.0.0.1:8000/ack/' in page.payload["html"]  # the HTML part has the button too
     assert escalation.step_index == 1
     assert escalation.next_run_at == NOW + timedelta(minutes=5)
     assert incident.events.filter(kind="paged").count() == 1
