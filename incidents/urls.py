@@ -11,3 +11,14 @@ router.register("alerts", alerting_api.AlertViewSet, basename="alert")
 router.register("integrations", alerting_api.IntegrationViewSet, basename="integration")
 
 urlpatterns = router.urls
+
+# Response features (runbooks shown, automated actions, stale runbooks)
+from django.urls import path  # noqa: E402
+
+from incidents import response_api  # noqa: E402
+
+urlpatterns += [
+    path("incidents/<str:ref>/runbooks/", response_api.IncidentRunbooksView.as_view(), name="incident-runbooks"),
+    path("incidents/<str:ref>/automation/", response_api.IncidentAutomationView.as_view(), name="incident-automation"),
+    path("runbooks/stale/", response_api.StaleRunbooksView.as_view(), name="runbooks-stale"),
+]

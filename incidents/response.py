@@ -1,0 +1,42 @@
+"""Wires the response features to the incident lifecycle (registered in IncidentsConfig.ready()).
+
+Inside the incident's transaction: chat news and stakeholder e-mails go to the outbox. After commit, a task
+records the runbook versions shown and starts the automatic actions (the alerts of an alert-declared
+incident are attached later in the same transaction, so matching waits for the commit)."""
+
+from __future__ import annotations
+
+from celery import shared_task
+
+from incidents.automation.services import automation_runs_for_incident
+from incidents.chatops.news import incident_post_news
+from incidents.models import Incident, IncidentEvent, StatusUpdate
+from incidents.runbooks.services import incident_attach_runbooks
+from incidents.stakeholders import status_update_notify_subscribers
+
+
+def incident_response_prepare(*, incident_id: int) -> Incident | None:
+    """Attach matching runbooks and run automatic rules. Idempotent: both record each match once."""
+    incident = Incident.objects.select_related("service__team").filter(pk=incident_id).first()
+    if incident is None:
+        return None
+    incident_attach_runbooks(incident=incident)
+    automation_runs_for_incident(incident=incident)
+    return incident
+
+
+@shared_task(acks_late=True)
+def prepare_incident_response_task(incident_id: int) -> None:
+    incident_response_prepare(incident_id=incident_id)
+
+
+def on_incident_transition(incident: Incident, kind: str) -> None:
+    if kind == IncidentEvent.Kind.DECLARED:
+        prepare_incident_response_task.delay_on_commit(incident.pk)
+    incident_post_news(incident=incident, kind=kind)
+    if kind == IncidentEvent.Kind.STATUS_UPDATE:
+        update = (
+            StatusUpdate.objects.filter(incident=incident).select_related("incident__service").order_by("-id").first()
+        )
+        if update is not None:
+            status_update_notify_subscribers(update=update)

@@ -1,0 +1,114 @@
+import pytest
+from django.urls import reverse
+from django.utils import timezone
+
+from incidents.automation.tasks import run_automation_task
+from incidents.models import AutomationAction, AutomationRule, AutomationRun, IncidentEvent
+from tests.incidents.factories import IncidentFactory
+
+
+@pytest.fixture
+def manager_client(client, manager):
+    client.force_login(manager)
+    return client
+
+
+@pytest.fixture
+def button_rule(service):
+    action = AutomationAction.objects.create(
+        name="Scale out", url="https://tools.example.com/scale", payload_template='{"ref": "{{ ref }}"}', secret="k"
+    )
+    return AutomationRule.objects.create(action=action, service=service, auto=False)
+
+
+def test_incident_page_offers_the_button_and_a_click_records_a_run(manager_client, manager, service, button_rule):
+    incident = IncidentFactory(service=service)
+    page = manager_client.get(reverse("admin:incidents_incident_change", args=[incident.pk])).content.decode()
+    url = reverse("admin:incidents_incident_automation", args=[incident.pk, button_rule.pk])
+    assert url in page
+    assert "Run: Scale out" in page
+
+    response = manager_client.post(url)
+
+    assert response.status_code == 302
+    run = AutomationRun.objects.get()
+    assert run.requested_by == manager
+    assert run.status == "pending"
+    assert IncidentEvent.objects.filter(incident=incident, kind="automation").count() == 1
+
+
+def test_run_refused_by_the_allow_list_shows_on_the_run_list(manager_client, manager, service, button_rule, settings):
+    settings.FIREBREAK_AUTOMATION_ALLOWED_HOSTS = []
+    incident = IncidentFactory(service=service)
+    manager_client.post(reverse("admin:incidents_incident_automation", args=[incident.pk, button_rule.pk]))
+    run_automation_task(AutomationRun.objects.get().pk)
+
+    listing = manager_client.get(reverse("admin:incidents_automationrun_changelist") + "?status__exact=refused")
+
+    assert "Refused" in listing.content.decode()
+    assert (
+        "tools.example.com"
+        in manager_client.get(
+            reverse("admin:incidents_automationrun_change", args=[AutomationRun.objects.get().pk])
+        ).content.decode()
+    )
+
+
+def test_a_rule_that_does_not_apply_is_not_run(manager_client, service, button_rule):
+    other = IncidentFactory()  # another service
+    manager_client.post(reverse("admin:incidents_incident_automation", args=[other.pk, button_rule.pk]))
+    assert not AutomationRun.objects.exists()
+
+
+def test_action_admin_refuses_unknown_placeholders(manager_client):
+    response = manager_client.post(
+        reverse("admin:incidents_automationaction_add"),
+        {
+            "name": "Bad",
+            "url": "https://tools.example.com/x",
+            "method": "POST",
+            "payload_template": '{"x": "{{ incident.__class__ }}"}',
+            "secret": "k",
+            "timeout_seconds": 5,
+            "is_active": "on",
+            "rules-TOTAL_FORMS": "0",
+            "rules-INITIAL_FORMS": "0",
+        },
+    )
+    assert response.status_code == 200
+    assert "Unknown placeholder" in response.content.decode()
+    assert not AutomationAction.objects.exists()
+
+
+def test_run_changelist_query_count_is_constant(manager_client, service, button_rule, django_assert_max_num_queries):
+    def make(count):
+        for _ in range(count):
+            AutomationRun.objects.create(
+                action=button_rule.action,
+                incident=IncidentFactory(service=service),
+                rule=button_rule,
+                created_at=timezone.now(),
+            )
+
+    make(3)
+    with django_assert_max_num_queries(10):
+        manager_client.get(reverse("admin:incidents_automationrun_changelist"))
+    make(30)
+    with django_assert_max_num_queries(10):
+        response = manager_client.get(reverse("admin:incidents_automationrun_changelist"))
+    assert response.status_code == 200
+
+
+def test_api_requests_a_run_of_an_offered_rule(manager_api, service, button_rule):
+    incident = IncidentFactory(service=service)
+
+    created = manager_api.post(f"/api/v1/incidents/{incident.ref}/automation/", {"rule": button_rule.pk}, format="json")
+    listed = manager_api.get(f"/api/v1/incidents/{incident.ref}/automation/")
+
+    assert created.status_code == 201
+    assert created.json()["action"] == "Scale out"
+    assert [run["id"] for run in listed.json()] == [created.json()["id"]]
+    other = AutomationRule.objects.create(action=button_rule.action, severity="P0")
+    refused = manager_api.post(f"/api/v1/incidents/{incident.ref}/automation/", {"rule": other.pk}, format="json")
+    assert refused.status_code == 400
+    assert "rule" in refused.json()["errors"]
