@@ -5,14 +5,15 @@ from __future__ import annotations
 
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema
-from rest_framework import permissions, serializers, status
+from rest_framework import mixins, permissions, serializers, status, viewsets
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from incidents import stakeholders
 from incidents.automation import selectors as automation_selectors
 from incidents.automation import services as automation_services
-from incidents.models import AutomationRule, AutomationRun, Incident, IncidentRunbook
+from incidents.models import AutomationRule, AutomationRun, Incident, IncidentRunbook, Service, Subscription
 from incidents.runbooks import rendering
 from incidents.runbooks import selectors as runbook_selectors
 
@@ -107,3 +108,49 @@ class StaleRunbooksView(APIView):
     def get(self, request: Request) -> Response:
         team = request.query_params.get("team")
         return Response(runbook_selectors.runbooks_stale(team_id=int(team) if team and team.isdigit() else None))
+
+
+class SubscriptionSerializer(serializers.ModelSerializer):
+    service = serializers.SlugRelatedField(
+        slug_field="slug", queryset=Service.objects.all(), required=False, allow_null=True
+    )
+    incident = serializers.SlugRelatedField(
+        slug_field="ref", queryset=Incident.objects.all(), required=False, allow_null=True
+    )
+
+    class Meta:
+        model = Subscription
+        fields = ["id", "service", "incident", "created_at"]
+        read_only_fields = ["id", "created_at"]
+
+
+class SubscriptionViewSet(mixins.ListModelMixin, mixins.DestroyModelMixin, viewsets.GenericViewSet):
+    """The signed-in user's own subscriptions to stakeholder updates of a service (slug) or an incident (ref)."""
+
+    serializer_class = SubscriptionSerializer
+    permission_classes = [permissions.IsAuthenticated]
+    pagination_class = None
+
+    queryset = Subscription.objects.none()  # for the schema; requests use get_queryset
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):
+            return Subscription.objects.none()
+        return (
+            Subscription.objects.filter(user=self.request.user)
+            .select_related("service", "incident")
+            .order_by("-created_at", "-id")
+        )
+
+    def create(self, request: Request) -> Response:
+        serializer = SubscriptionSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        subscription = stakeholders.subscription_create(
+            service=serializer.validated_data.get("service"),
+            incident=serializer.validated_data.get("incident"),
+            user=request.user,
+        )
+        return Response(SubscriptionSerializer(subscription).data, status=status.HTTP_201_CREATED)
+
+    def perform_destroy(self, instance: Subscription) -> None:
+        stakeholders.subscription_delete(subscription=instance)

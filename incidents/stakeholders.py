@@ -77,3 +77,8 @@ def status_update_notify_subscribers(*, update: StatusUpdate) -> int:
         )
         sent += created
     return sent
+
+
+def subscription_delete(*, subscription: Subscription) -> None:
+    with transaction.atomic():
+        Subscription.objects.filter(pk=subscription.pk).delete()

@@ -23,6 +23,8 @@ def slack_commands(request: HttpRequest) -> JsonResponse:
         )
     except signing.BadSignature as exc:
         return JsonResponse({"error": "invalid_signature", "detail": str(exc)}, status=401)
+    if request.POST.get("ssl_check"):  # Slack's periodic certificate check: nothing to do
+        return JsonResponse({})
     user_id = request.POST.get("user_id", "")
     if not user_id:
         return JsonResponse({"response_type": "ephemeral", "text": "The request names no Slack user."})

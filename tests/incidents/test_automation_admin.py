@@ -1,9 +1,11 @@
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
 from incidents.automation.tasks import run_automation_task
-from incidents.models import AutomationAction, AutomationRule, AutomationRun, IncidentEvent
+from incidents.models import AutomationAction, AutomationRule, AutomationRun, IncidentEvent, Runbook
 from tests.incidents.factories import IncidentFactory
 
 
@@ -112,3 +114,27 @@ def test_api_requests_a_run_of_an_offered_rule(manager_api, service, button_rule
     refused = manager_api.post(f"/api/v1/incidents/{incident.ref}/automation/", {"rule": other.pk}, format="json")
     assert refused.status_code == 400
     assert "rule" in refused.json()["errors"]
+
+
+def test_incident_page_response_panels_run_constant_queries(manager_client, service, button_rule):
+    from incidents.response import incident_response_prepare
+    from incidents.runbooks.services import runbook_create
+
+    incident = IncidentFactory(service=service)
+    url = reverse("admin:incidents_incident_change", args=[incident.pk])
+
+    def add(count):
+        for _ in range(count):
+            runbook_create(service=service, title=f"Runbook {Runbook.objects.count()}", body="steps", author=None)
+            AutomationRun.objects.create(action=button_rule.action, incident=incident, created_at=timezone.now())
+        incident_response_prepare(incident_id=incident.pk)
+
+    add(2)
+    with CaptureQueriesContext(connection) as small:
+        manager_client.get(url)
+    add(10)
+    with CaptureQueriesContext(connection) as large:
+        response = manager_client.get(url)
+    assert response.status_code == 200
+    assert response.content.decode().count("Runbook ") >= 12
+    assert len(large) == len(small)

@@ -171,3 +171,19 @@ def test_help_lists_every_command(client):
     text = slack_post(client, "help", user_id="U0ANYONE").json()["text"]
     for command in ("declare", "ack", "mitigate", "resolve", "update", "oncall", "help"):
         assert f"/incident {command}" in text
+
+
+def test_ssl_check_is_answered_without_a_user(client):
+    response = slack_post(client, "", user_id="")
+    assert response.status_code == 200
+    body = "ssl_check=1&token=x"
+    timestamp = str(int(time.time()))
+    signed = client.post(
+        URL,
+        data=body,
+        content_type="application/x-www-form-urlencoded",
+        HTTP_X_SLACK_REQUEST_TIMESTAMP=timestamp,
+        HTTP_X_SLACK_SIGNATURE=slack_signature(secret=SECRET, timestamp=timestamp, body=body.encode()),
+    )
+    assert signed.status_code == 200
+    assert signed.json() == {}

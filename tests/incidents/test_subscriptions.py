@@ -119,3 +119,28 @@ def test_handoff_news_to_a_team_channel_uses_the_teams_webhook(service, local_se
 
     assert notification_deliver(notification_id=notification.pk).status == "sent"
     assert json.loads(local_server.requests[0].body) == {"text": "Now on call: someone"}
+
+
+def test_api_subscribes_the_signed_in_user_and_unsubscribes(responder_api, responder, service):
+    incident = IncidentFactory(service=service)
+
+    by_service = responder_api.post("/api/v1/subscriptions/", {"service": "checkout"}, format="json")
+    by_incident = responder_api.post("/api/v1/subscriptions/", {"incident": incident.ref}, format="json")
+    both = responder_api.post(
+        "/api/v1/subscriptions/", {"service": "checkout", "incident": incident.ref}, format="json"
+    )
+
+    assert by_service.status_code == 201
+    assert by_incident.json()["incident"] == incident.ref
+    assert both.status_code == 400
+    assert "service" in both.json()["errors"]
+    assert {s.user for s in Subscription.objects.all()} == {responder}
+    assert len(responder_api.get("/api/v1/subscriptions/").json()) == 2
+    assert responder_api.delete(f"/api/v1/subscriptions/{by_service.json()['id']}/").status_code == 204
+    assert Subscription.objects.count() == 1
+
+
+def test_api_cannot_delete_someone_elses_subscription(responder_api, service):
+    other = subscription_create(service=service, user=UserFactory(username="someone"))
+    assert responder_api.delete(f"/api/v1/subscriptions/{other.pk}/").status_code == 404
+    assert Subscription.objects.filter(pk=other.pk).exists()
