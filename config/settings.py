@@ -201,6 +201,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "incidents.automation.tasks.requeue_pending_automation_runs",
         "schedule": timedelta(minutes=1),
     },
+    "sweep-incident-response": {
+        "task": "incidents.response.sweep_incident_response",
+        "schedule": timedelta(minutes=5),
+    },
     "purge-old-sessions": {
         "task": "oncall.tasks.purge_expired_sessions",
         "schedule": crontab(hour=3, minute=17),

@@ -6,7 +6,10 @@ incident are attached later in the same transaction, so matching waits for the c
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from celery import shared_task
+from django.utils import timezone
 
 from incidents.automation.services import automation_runs_for_incident
 from incidents.chatops.news import incident_post_news
@@ -28,6 +31,28 @@ def incident_response_prepare(*, incident_id: int) -> Incident | None:
 @shared_task(acks_late=True)
 def prepare_incident_response_task(incident_id: int) -> None:
     incident_response_prepare(incident_id=incident_id)
+
+
+def incidents_response_sweep(
+    *, newer_than: timedelta = timedelta(minutes=15), older_than: timedelta = timedelta(minutes=1)
+) -> list[int]:
+    """The sweep: prepare again the open incidents declared in the last minutes, in case the task queued at
+    declaration was lost (broker outage). Both steps record each match once, so a repeat adds nothing."""
+    now = timezone.now()
+    ids = list(
+        Incident.objects.filter(
+            declared_at__gte=now - newer_than, declared_at__lt=now - older_than, status__in=Incident.OPEN_STATUSES
+        ).values_list("pk", flat=True)
+    )
+    for incident_id in ids:
+        incident_response_prepare(incident_id=incident_id)
+    return ids
+
+
+@shared_task
+def sweep_incident_response() -> int:
+    """Every five minutes: see incidents_response_sweep."""
+    return len(incidents_response_sweep())
 
 
 def on_incident_transition(incident: Incident, kind: str) -> None:

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 
-from incidents.automation import templating
+from incidents.automation import services, templating
 from incidents.models import AutomationAction, AutomationRule, AutomationRun
+from oncall.errors import DomainError
 
 RUN_COLOURS = {"succeeded": "#2e7d32", "failed": "#b3001b", "refused": "#b3001b", "running": "#c99a00"}
 
@@ -74,6 +75,23 @@ class AutomationRunAdmin(admin.ModelAdmin):
         if obj.requested_by_id:
             return str(obj.requested_by)
         return f"rule #{obj.rule_id}" if obj.rule_id else "—"
+
+    actions = ["run_again"]
+
+    @admin.action(description="Run the selected actions again (a new run each)", permissions=["rerun"])
+    def run_again(self, request, queryset):
+        for run in queryset.select_related("action", "incident", "rule"):
+            try:
+                again = services.automation_run_request(
+                    action=run.action, incident=run.incident, actor=request.user, rule=run.rule
+                )
+            except DomainError as exc:
+                self.message_user(request, f"{run.incident.ref}: {exc.message}", messages.ERROR)
+            else:
+                self.message_user(request, f"{run.incident.ref}: {run.action} requested again (run {again.pk}).")
+
+    def has_rerun_permission(self, request) -> bool:
+        return request.user.has_perm("incidents.add_automationrun")
 
     def has_add_permission(self, request):
         return False

@@ -138,3 +138,20 @@ def test_incident_page_response_panels_run_constant_queries(manager_client, serv
     assert response.status_code == 200
     assert response.content.decode().count("Runbook ") >= 12
     assert len(large) == len(small)
+
+
+def test_failed_run_can_be_run_again_from_the_run_list(manager_client, manager, service, button_rule, settings):
+    settings.FIREBREAK_AUTOMATION_ALLOWED_HOSTS = []
+    incident = IncidentFactory(service=service)
+    manager_client.post(reverse("admin:incidents_incident_automation", args=[incident.pk, button_rule.pk]))
+    first = AutomationRun.objects.get()
+    run_automation_task(first.pk)
+
+    manager_client.post(
+        reverse("admin:incidents_automationrun_changelist"), {"action": "run_again", "_selected_action": [first.pk]}
+    )
+
+    again = AutomationRun.objects.exclude(pk=first.pk).get()
+    assert again.status == "pending"
+    assert again.requested_by == manager
+    assert again.action == first.action

@@ -156,3 +156,22 @@ def test_practice_incidents_do_not_make_a_runbook_stale(service, author):
 
     assert selectors.runbooks_stale() == []
     assert Runbook.objects.count() == 1
+
+
+def test_sweep_prepares_recent_open_incidents_whose_task_was_lost(service, author):
+    from incidents.response import incidents_response_sweep
+
+    _runbook(service, author, title="General")
+    recent = IncidentFactory(service=service, declared_at=timezone.now() - timedelta(minutes=5))
+    old = IncidentFactory(service=service, declared_at=timezone.now() - timedelta(hours=2))
+    closed = IncidentFactory(
+        service=service,
+        declared_at=timezone.now() - timedelta(minutes=5),
+        status="cancelled",
+        closure_reason="cancelled",
+    )
+
+    assert incidents_response_sweep() == [recent.pk]
+    assert incidents_response_sweep() == [recent.pk]  # again: nothing new recorded
+    assert list(IncidentRunbook.objects.values_list("incident_id", flat=True)) == [recent.pk]
+    assert old.pk != closed.pk
