@@ -6,6 +6,7 @@ from datetime import timedelta
 import pytest
 import time_machine
 from django.core.exceptions import ValidationError
+from django.db import IntegrityError
 from django.utils import timezone
 
 from incidents import services
@@ -224,3 +225,28 @@ def test_invalid_stored_template_refuses_the_run(allow_local, service, responder
     assert run.status == AutomationRun.Status.REFUSED
     assert run.error.startswith("payload template: Unknown placeholder(s) secret_key")
     assert allow_local.requests == []
+
+
+def test_action_timeout_is_bounded_in_the_database(db):
+    with pytest.raises(IntegrityError):
+        _action("https://tools.example.com/x", timeout_seconds=0)
+
+
+def test_a_rule_runs_automatically_once_per_incident_in_the_database(service):
+    action = _action("https://tools.example.com/x")
+    rule = AutomationRule.objects.create(action=action, auto=True)
+    incident = IncidentFactory(service=service)
+    AutomationRun.objects.create(action=action, incident=incident, rule=rule, created_at=timezone.now())
+    with pytest.raises(IntegrityError):
+        AutomationRun.objects.create(action=action, incident=incident, rule=rule, created_at=timezone.now())
+
+
+def test_only_a_final_run_has_a_finish_time(service):
+    with pytest.raises(IntegrityError):
+        AutomationRun.objects.create(
+            action=_action("https://tools.example.com/x"),
+            incident=IncidentFactory(service=service),
+            status="running",
+            created_at=timezone.now(),
+            finished_at=timezone.now(),
+        )

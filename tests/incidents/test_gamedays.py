@@ -98,3 +98,8 @@ def test_gameday_cannot_start_twice(frozen, game_day, responder):
 def test_completed_gameday_needs_an_outcome_in_the_database(game_day):
     with pytest.raises(IntegrityError):
         GameDay.objects.filter(pk=game_day.pk).update(status="completed", outcome="")
+
+
+def test_gameday_cannot_end_before_it_started(game_day):
+    with pytest.raises(IntegrityError):
+        GameDay.objects.filter(pk=game_day.pk).update(started_at=NOW, ended_at=NOW - timedelta(minutes=1))

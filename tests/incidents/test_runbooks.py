@@ -175,3 +175,26 @@ def test_sweep_prepares_recent_open_incidents_whose_task_was_lost(service, autho
     assert incidents_response_sweep() == [recent.pk]  # again: nothing new recorded
     assert list(IncidentRunbook.objects.values_list("incident_id", flat=True)) == [recent.pk]
     assert old.pk != closed.pk
+
+
+def test_runbook_version_number_starts_at_one(service, author):
+    runbook = _runbook(service, author)
+    with pytest.raises(IntegrityError):
+        RunbookVersion.objects.create(runbook=runbook, number=0, body="zero", created_at=timezone.now())
+
+
+def test_a_runbook_is_attached_once_per_incident(service, author):
+    runbook = _runbook(service, author)
+    incident = IncidentFactory(service=service)
+    IncidentRunbook.objects.create(
+        incident=incident,
+        runbook=runbook,
+        version=runbook.current_version,
+        matched_by="service",
+        attached_at=timezone.now(),
+    )
+    with pytest.raises(IntegrityError):
+        IncidentRunbook.objects.create(
+            incident=incident, runbook=runbook, version=runbook.current_version, matched_by="service",
+            attached_at=timezone.now(),
+        )  # fmt: skip
