@@ -71,3 +71,29 @@ def test_gameday_and_subscription_changelists_run_constant_queries(manager_clien
         assert manager_client.get(reverse("admin:incidents_gameday_changelist")).status_code == 200
     with django_assert_max_num_queries(10):
         assert manager_client.get(reverse("admin:incidents_subscription_changelist")).status_code == 200
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "admin:incidents_runbook_add",
+        "admin:incidents_runbook_changelist",
+        "admin:incidents_automationaction_add",
+        "admin:incidents_automationaction_changelist",
+        "admin:incidents_automationrule_add",
+        "admin:incidents_automationrun_changelist",
+        "admin:incidents_teamchatsettings_add",
+        "admin:incidents_subscription_add",
+        "admin:incidents_gameday_add",
+        "admin:incidents_incident_add",
+    ],
+)
+def test_response_admin_pages_render(manager_client, name):
+    assert manager_client.get(reverse(name)).status_code == 200
+
+
+def test_responder_sees_runbooks_and_runs_but_cannot_edit_actions(client, responder):
+    client.force_login(responder)
+    assert client.get(reverse("admin:incidents_runbook_changelist")).status_code == 200
+    assert client.get(reverse("admin:incidents_automationrun_changelist")).status_code == 200
+    assert client.get(reverse("admin:incidents_automationaction_add")).status_code == 403
