@@ -17,7 +17,17 @@ class AutomationActionForm(forms.ModelForm):
     class Meta:
         model = AutomationAction
         fields = ["name", "description", "url", "method", "payload_template", "secret", "timeout_seconds", "is_active"]
-        widgets = {"secret": forms.PasswordInput(render_value=True)}
+        widgets = {"secret": forms.PasswordInput(render_value=False)}
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.instance.pk:  # the stored secret is never sent back to the browser; empty keeps it
+            self.fields["secret"].required = False
+            self.fields["secret"].help_text = "Leave empty to keep the current secret."
+
+    def clean_secret(self):
+        value = self.cleaned_data.get("secret", "")
+        return value or (self.instance.secret if self.instance.pk else value)
 
     def clean_payload_template(self):
         value = self.cleaned_data.get("payload_template", "")

@@ -155,3 +155,36 @@ def test_failed_run_can_be_run_again_from_the_run_list(manager_client, manager, 
     assert again.status == "pending"
     assert again.requested_by == manager
     assert again.action == first.action
+
+
+def test_action_secret_is_never_rendered_and_kept_when_left_empty(manager_client, button_rule):
+    action = button_rule.action
+    action.secret = "very-secret-value"
+    action.save()
+    url = reverse("admin:incidents_automationaction_change", args=[action.pk])
+
+    assert "very-secret-value" not in manager_client.get(url).content.decode()
+    response = manager_client.post(
+        url,
+        {
+            "name": "Scale out v2",
+            "url": action.url,
+            "method": "POST",
+            "payload_template": action.payload_template,
+            "secret": "",
+            "timeout_seconds": 5,
+            "is_active": "on",
+            "rules-TOTAL_FORMS": "1",
+            "rules-INITIAL_FORMS": "1",
+            "rules-0-id": button_rule.pk,
+            "rules-0-action": action.pk,
+            "rules-0-service": button_rule.service_id,
+            "rules-0-severity": "",
+            "rules-0-alert_name": "",
+            "rules-0-is_active": "on",
+        },
+    )
+    assert response.status_code == 302
+    action.refresh_from_db()
+    assert action.name == "Scale out v2"
+    assert action.secret == "very-secret-value"
