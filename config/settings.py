@@ -26,6 +26,13 @@ FIREBREAK_BASE_URL = env_str("FIREBREAK_BASE_URL", "http://127.0.0.1:8000").rstr
 FIREBREAK_REPORT_TIME_ZONE = env_str("FIREBREAK_REPORT_TIME_ZONE", "UTC")
 FIREBREAK_METRICS_TOKEN = env_str("FIREBREAK_METRICS_TOKEN")  # bearer token for /metrics; unset: /metrics is off
 
+# Automated response and Slack: outbound HTTP only to these hosts ("*.example.com" allowed); loopback,
+# private and link-local addresses are refused unless their network (CIDR) is listed.
+FIREBREAK_AUTOMATION_ALLOWED_HOSTS = env_list("FIREBREAK_AUTOMATION_ALLOWED_HOSTS")
+FIREBREAK_AUTOMATION_ALLOWED_NETWORKS = env_list("FIREBREAK_AUTOMATION_ALLOWED_NETWORKS")
+FIREBREAK_SLACK_WEBHOOK_HOSTS = env_list("FIREBREAK_SLACK_WEBHOOK_HOSTS", "hooks.slack.com")
+SLACK_SIGNING_SECRET = env_str("SLACK_SIGNING_SECRET")  # unset: /chatops/slack/commands/ answers 401
+
 INSTALLED_APPS = [
     "django.contrib.admin",
     "django.contrib.auth",
@@ -194,6 +201,14 @@ CELERY_BEAT_SCHEDULE = {
     "open-due-alert-incidents": {
         "task": "incidents.alerting.tasks.open_due_alert_incidents",
         "schedule": timedelta(minutes=1),
+    },
+    "requeue-pending-automation-runs": {
+        "task": "incidents.automation.tasks.requeue_pending_automation_runs",
+        "schedule": timedelta(minutes=1),
+    },
+    "sweep-incident-response": {
+        "task": "incidents.response.sweep_incident_response",
+        "schedule": timedelta(minutes=5),
     },
     "purge-old-sessions": {
         "task": "oncall.tasks.purge_expired_sessions",

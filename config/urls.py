@@ -30,4 +30,5 @@ urlpatterns = [
     path("readyz", health.readyz, name="readyz"),
     path("metrics", prometheus_metrics, name="prometheus-metrics"),
     path("hooks/", include("incidents.alerting.urls")),
+    path("chatops/", include("incidents.chatops.urls")),
 ]

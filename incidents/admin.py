@@ -434,4 +434,6 @@ class SeverityPolicyAdmin(admin.ModelAdmin):
 
 
 # Alert ingestion: integrations (with routes), alerts, maintenance windows. Importing registers them.
+# Response: runbooks, automation, chat settings, subscriptions, game days; extends the incident page.
+from incidents import response_admin  # noqa: E402, F401
 from incidents.alerting import admin as alerting_admin  # noqa: E402, F401

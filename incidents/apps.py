@@ -5,13 +5,18 @@ class IncidentsConfig(AppConfig):
     name = "incidents"
 
     def ready(self) -> None:
+        from incidents import response
+        from incidents.chatops.sender import send_slack
         from incidents.services import escalation, register_transition_listener
         from oncall import providers, roles
-
-        register_transition_listener(escalation.on_incident_transition)
+        from oncall.channels import register_sender
+        from oncall.models import Notification
         from oncall.services import register_failure_listener
 
+        register_transition_listener(escalation.on_incident_transition)
+        register_transition_listener(response.on_incident_transition)
         register_failure_listener(escalation.on_notification_failed)
+        register_sender(Notification.Channel.SLACK, send_slack)
         providers.register_open_incidents_provider(_open_incidents)
 
         roles.grant(roles.MANAGERS, "incidents", "*")
@@ -27,6 +32,18 @@ class IncidentsConfig(AppConfig):
             "add_statusupdate",
             "view_service",
             "view_severitypolicy",
+            "view_runbook",
+            "add_runbook",
+            "change_runbook",
+            "view_runbookversion",
+            "view_incidentrunbook",
+            "view_automationaction",
+            "view_automationrule",
+            "view_automationrun",
+            "add_automationrun",
+            "view_subscription",
+            "add_subscription",
+            "view_gameday",
         )
 
 

@@ -144,6 +144,9 @@ class Incident(models.Model):
     )
     channel = models.CharField(max_length=80, blank=True, help_text="Chat channel name (P0 and P1)")
     is_practice = models.BooleanField(default=False, help_text="Practice incidents page for real but never count")
+    game_day = models.ForeignKey(
+        "incidents.GameDay", null=True, blank=True, on_delete=models.SET_NULL, related_name="incidents"
+    )
     closure_reason = models.CharField(max_length=16, choices=ClosureReason.choices, blank=True)
     duplicate_of = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="duplicates"
@@ -211,6 +214,7 @@ class IncidentEvent(models.Model):
         STATUS_UPDATE = "status_update", "Status update"
         TIMES_CORRECTED = "times_corrected", "Times corrected"
         REMINDER_SENT = "reminder_sent", "Reminder sent"
+        AUTOMATION = "automation", "Automated action"
         NOTE = "note", "Note"
         IMPORTED = "imported", "Imported"
         PAGED = "paged", "Paged"
@@ -340,11 +344,31 @@ class Escalation(models.Model):
 
 
 from incidents.models_alerts import Alert, AlertRoute, Integration, MaintenanceWindow  # noqa: E402
+from incidents.models_response import (  # noqa: E402
+    AutomationAction,
+    AutomationRule,
+    AutomationRun,
+    GameDay,
+    IncidentRunbook,
+    Runbook,
+    RunbookVersion,
+    Subscription,
+    TeamChatSettings,
+)
 
 __all__ = [
     "TIME_ORDER",
     "Alert",
     "AlertRoute",
+    "AutomationAction",
+    "AutomationRule",
+    "AutomationRun",
+    "GameDay",
+    "IncidentRunbook",
+    "Runbook",
+    "RunbookVersion",
+    "Subscription",
+    "TeamChatSettings",
     "Incident",
     "IncidentEvent",
     "IncidentRoleAssignment",

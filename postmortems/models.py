@@ -265,6 +265,22 @@ class ActionItem(models.Model):
     completed_at = models.DateTimeField(null=True, blank=True)
     wont_do_reason = models.TextField(blank=True)
     tracker_url = models.URLField(blank=True, max_length=500, help_text="The ticket in the team's tracker")
+    runbook = models.ForeignKey(
+        "incidents.Runbook",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="action_items",
+        help_text="The runbook this item updates, if any",
+    )
+    game_day = models.ForeignKey(
+        "incidents.GameDay",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="action_items",
+        help_text="The game day this item came from, if any",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

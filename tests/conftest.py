@@ -43,3 +43,18 @@ def manager_api(api_client, manager):
 def responder_api(api_client, responder):
     api_client.force_authenticate(responder)
     return api_client
+
+
+def queued_task_names(callbacks) -> list[str]:
+    """Names of the Celery tasks that on-commit callbacks (captured with django_capture_on_commit_callbacks)
+    would queue: `task.delay_on_commit` (a partial of `task.delay`) and `oncall.queueing.enqueue_on_commit`."""
+    import functools
+
+    names = []
+    for callback in callbacks:
+        candidates = []
+        if isinstance(callback, functools.partial):
+            candidates += [getattr(callback.func, "__self__", None), *callback.args]
+        candidates += [cell.cell_contents for cell in (getattr(callback, "__closure__", None) or ())]
+        names += [c.name for c in candidates if hasattr(c, "name") and hasattr(c, "apply_async")]
+    return names

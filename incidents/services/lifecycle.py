@@ -502,6 +502,7 @@ def status_update_create(
             message=update.message,
             data={"audience": audience, "status_update_id": update.pk},
         )
+        _notify_listeners(incident, IncidentEvent.Kind.STATUS_UPDATE)
     return update
 
 

@@ -108,3 +108,24 @@ def test_str_and_ref(db):
     assert str(postmortem) == f"PM-{postmortem.pk} Checkout errors"
     assert ActionItem(title="x").is_open
     assert Postmortem.Status.PUBLISHED.label == "Published"
+
+
+def test_action_item_can_point_at_a_runbook_and_come_from_a_game_day(db):
+    from django.utils import timezone
+
+    from incidents.models import GameDay
+    from incidents.runbooks.services import runbook_create
+    from postmortems.models import ActionItem
+    from tests.incidents.factories import ServiceFactory
+
+    service = ServiceFactory()
+    runbook = runbook_create(service=service, title="Failover", body="steps", author=None)
+    game_day = GameDay.objects.create(title="Drill", hypothesis="It fails over", scheduled_for=timezone.now())
+
+    item = ActionItem.objects.create(title="Update the failover runbook", runbook=runbook, game_day=game_day)
+
+    assert list(runbook.action_items.all()) == [item]
+    assert list(game_day.action_items.all()) == [item]
+    runbook.delete()
+    item.refresh_from_db()
+    assert item.runbook is None
