@@ -20,7 +20,7 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 
-from incidents.models import Escalation, Incident, IncidentEvent
+from incidents.models import Escalation, Incident, IncidentEvent, Service
 from oncall.models import ContactMethod
 from oncall.queueing import enqueue_on_commit
 from oncall.selectors import escalation_chain, policies_with_steps, team_managers
@@ -64,10 +64,14 @@ def on_incident_transition(incident: Incident, kind: str) -> None:
 def escalation_start(*, incident: Incident) -> Escalation:
     """Inside the declaring transaction: record the run and queue its first step after commit."""
     with transaction.atomic():
+        # read from the database: the caller's Service object may predate a change of policy
+        policy_id = (
+            Service.objects.filter(pk=incident.service_id).values_list("escalation_policy_id", flat=True).first()
+        )
         escalation, created = Escalation.objects.get_or_create(
             incident=incident,
             defaults={
-                "policy_id": incident.service.escalation_policy_id,
+                "policy_id": policy_id,
                 "started_at": timezone.now(),
                 "next_run_at": timezone.now(),
             },

@@ -300,3 +300,12 @@ def test_a_page_that_finally_fails_is_on_the_incident_timeline(setup, settings):
     event = incident.events.get(kind="notification_failed")
     assert setup["holder"].username in event.message
     assert "no e-mail address" in event.message
+
+
+def test_escalation_uses_the_policy_in_the_database_not_a_stale_object(setup):
+    from incidents.models import Service
+
+    stale = Service.objects.get(pk=setup["service"].pk)
+    stale.escalation_policy = None  # an old in-memory copy, from before the policy was set
+    incident = declare(stale)
+    assert Escalation.objects.get(incident=incident).policy == setup["policy"]
