@@ -113,14 +113,56 @@ def postmortem_status_subquery() -> Subquery:
     return Subquery(Postmortem.objects.filter(incidents=OuterRef("pk")).order_by("-id").values("status")[:1])
 
 
+def alerts_section(*, team: Team | None, start: datetime, end: datetime, incidents: int) -> dict:
+    """Alert noise: the share of deduplicated alerts of M (one row per alert, repeats folded in), not tied to a
+    practice incident, that led to no incident and were not actionable — informational alerts, and flaps
+    that resolved within their route's delay (counted as noise); plus alerts per counted incident."""
+    from incidents.models import Alert
+
+    alerts = Alert.objects.filter(received_at__gte=start, received_at__lt=end).exclude(incident__is_practice=True)
+    if team is not None:
+        alerts = alerts.filter(integration__service__team=team)
+    row = alerts.aggregate(
+        total=Count("pk"),
+        noise=Count(
+            "pk", filter=Q(incident__isnull=True) & (Q(actionable=False) | Q(suppressed=Alert.Suppressed.FLAP))
+        ),
+    )
+    total = row["total"]
+    return {
+        "total": total,
+        "noise": row["noise"],
+        "noise_pct": None if not total else round(100 * row["noise"] / total, 1),
+        "per_incident": None if not incidents else round(total / incidents, 1),
+    }
+
+
+def game_days_section(*, team: Team | None, start: datetime, end: datetime) -> list[dict]:
+    from incidents.models import GameDay
+
+    game_days = GameDay.objects.filter(scheduled_for__gte=start, scheduled_for__lt=end)
+    if team is not None:
+        game_days = game_days.filter(services__team=team).distinct()
+    return [
+        {"title": title, "status": status, "outcome": outcome or ""}
+        for title, status, outcome in game_days.order_by("scheduled_for").values_list("title", "status", "outcome")
+    ]
+
+
 def report_sections(*, month: Month, team: Team | None, start: datetime, end: datetime) -> dict:
     tz = team.timezone if team is not None else None
     from django.conf import settings
 
     tz = tz or settings.FIREBREAK_REPORT_TIME_ZONE
+    from incidents.runbooks.selectors import runbooks_stale
+
+    incidents = counted_incidents(start=start, end=end, team=team).count()
     return {
         "action_items": action_items_section(month=month, team=team, tz=tz, end=end),
         "postmortems": postmortems_section(team=team, start=start, end=end),
+        "alerts": alerts_section(team=team, start=start, end=end, incidents=incidents),
+        "game_days": game_days_section(team=team, start=start, end=end),
+        "stale_runbooks": runbooks_stale(team_id=team.pk if team else None),
     }
 
 

@@ -121,3 +121,37 @@ def test_report_data_query_count_is_constant(db):
     Postmortem.objects.all().delete()
     Incident.objects.all().delete()
     assert _report_queries(30) == small
+
+
+def test_alert_noise_and_alerts_per_incident(db):
+    from incidents.alerting.services import integration_create
+    from incidents.models import Alert
+
+    service = ServiceFactory()
+    integration, _ = integration_create(service=service, kind="generic")
+    real = resolved(service, "P2", datetime(2026, 10, 3, 10, tzinfo=UTC))
+    resolved(service, "P2", datetime(2026, 10, 4, 10, tzinfo=UTC))
+    practice = resolved(service, "P2", datetime(2026, 10, 5, 10, tzinfo=UTC))
+    practice.is_practice = True
+    practice.save()
+    at = datetime(2026, 10, 3, 9, tzinfo=UTC)
+
+    def alert(n, **extra):
+        return Alert.objects.create(
+            integration=integration,
+            service=service,
+            fingerprint=f"a{n}",
+            group_key=f"g{n}",
+            starts_at=at,
+            received_at=at,
+            last_received_at=at,
+            **extra,
+        )
+
+    alert(1, incident=real)  # led to an incident
+    alert(2, actionable=False, suppressed="informational")  # informational: noise
+    alert(3, suppressed="flap")  # resolved within the flap delay: noise
+    alert(4, suppressed="maintenance")  # during maintenance: stored, actionable, not noise
+    alert(5, incident=practice)  # practice: left out
+    data = sections.alerts_section(team=None, start=datetime(2026, 10, 1, tzinfo=UTC), end=OCT_END, incidents=2)
+    assert data == {"total": 4, "noise": 2, "noise_pct": 50.0, "per_incident": 2.0}
