@@ -116,7 +116,8 @@ def _contact_routes(user) -> list[tuple[str, str, str]]:
 def _page(*, incident: Incident, user, step_index: int, reason: str) -> int:
     link = ack_url(incident=incident, user=user)
     admin = f"{settings.FIREBREAK_BASE_URL}/admin/incidents/incident/{incident.pk}/change/"
-    subject = f"[{incident.severity}] {incident.ref} {incident.title}"
+    practice = "[PRACTICE] " if incident.is_practice and not incident.title.startswith("[PRACTICE]") else ""
+    subject = f"{practice}[{incident.severity}] {incident.ref} {incident.title}"
     body = (
         f"You are paged for {incident.ref}: {incident.title}\n"
         f"Severity {incident.severity} on {incident.service.name}; "
@@ -125,6 +126,8 @@ def _page(*, incident: Incident, user, step_index: int, reason: str) -> int:
         f"Acknowledge: {link}\n"
         f"Open the incident: {admin}\n"
     )
+    if incident.is_practice:
+        body = "PRACTICE incident (a game day or drill): respond as usual; it never counts in metrics.\n\n" + body
     if incident.summary:
         body += f"\n{incident.summary}\n"
     html = render_to_string(

@@ -309,3 +309,11 @@ def test_escalation_uses_the_policy_in_the_database_not_a_stale_object(setup):
     stale.escalation_policy = None  # an old in-memory copy, from before the policy was set
     incident = declare(stale)
     assert Escalation.objects.get(incident=incident).policy == setup["policy"]
+
+
+def test_practice_incident_pages_marked_as_practice(setup):
+    incident = declare(setup["service"], is_practice=True)
+    run(incident)
+    page = pages().get()
+    assert page.subject.startswith("[PRACTICE] [P1]")
+    assert page.body.startswith("PRACTICE incident")
