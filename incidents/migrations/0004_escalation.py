@@ -6,88 +6,36 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
+
     dependencies = [
-        ("incidents", "0003_alert_ingestion"),
-        ("oncall", "0005_team_chat_channel"),
+        ('incidents', '0003_alert_ingestion'),
+        ('oncall', '0005_team_chat_channel'),
     ]
 
     operations = [
         migrations.AddField(
-            model_name="service",
-            name="escalation_policy",
-            field=models.ForeignKey(
-                blank=True,
-                help_text="Who is paged when an incident of this service is triggered; empty: the team's managers",
-                null=True,
-                on_delete=django.db.models.deletion.SET_NULL,
-                related_name="services",
-                to="oncall.escalationpolicy",
-            ),
+            model_name='service',
+            name='escalation_policy',
+            field=models.ForeignKey(blank=True, help_text="Who is paged when an incident of this service is triggered; empty: the team's managers", null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='services', to='oncall.escalationpolicy'),
         ),
         migrations.CreateModel(
-            name="Escalation",
+            name='Escalation',
             fields=[
-                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
-                (
-                    "status",
-                    models.CharField(
-                        choices=[
-                            ("running", "Running"),
-                            ("stopped", "Stopped (acknowledged or resolved)"),
-                            ("exhausted", "Exhausted (nobody acknowledged)"),
-                        ],
-                        default="running",
-                        max_length=16,
-                    ),
-                ),
-                (
-                    "step_index",
-                    models.PositiveSmallIntegerField(
-                        default=0, help_text="The next step to run (0-based, repeats counted)"
-                    ),
-                ),
-                ("token", models.UUIDField(default=uuid.uuid4)),
-                ("next_run_at", models.DateTimeField(blank=True, null=True)),
-                ("started_at", models.DateTimeField()),
-                ("finished_at", models.DateTimeField(blank=True, null=True)),
-                ("stop_reason", models.CharField(blank=True, max_length=64)),
-                (
-                    "incident",
-                    models.OneToOneField(
-                        on_delete=django.db.models.deletion.CASCADE, related_name="escalation", to="incidents.incident"
-                    ),
-                ),
-                (
-                    "policy",
-                    models.ForeignKey(
-                        blank=True,
-                        null=True,
-                        on_delete=django.db.models.deletion.SET_NULL,
-                        related_name="escalations",
-                        to="oncall.escalationpolicy",
-                    ),
-                ),
+                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
+                ('status', models.CharField(choices=[('running', 'Running'), ('stopped', 'Stopped (acknowledged or resolved)'), ('exhausted', 'Exhausted (nobody acknowledged)')], default='running', max_length=16)),
+                ('step_index', models.PositiveSmallIntegerField(default=0, help_text='The next step to run (0-based, repeats counted)')),
+                ('token', models.UUIDField(default=uuid.uuid4)),
+                ('next_run_at', models.DateTimeField(blank=True, null=True)),
+                ('started_at', models.DateTimeField()),
+                ('finished_at', models.DateTimeField(blank=True, null=True)),
+                ('stop_reason', models.CharField(blank=True, max_length=64)),
+                ('incident', models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, related_name='escalation', to='incidents.incident')),
+                ('policy', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='escalations', to='oncall.escalationpolicy')),
             ],
             options={
-                "ordering": ["-started_at"],
-                "indexes": [
-                    models.Index(
-                        condition=models.Q(("status", "running")),
-                        fields=["next_run_at"],
-                        name="incidents_escalation_due_idx",
-                    )
-                ],
-                "constraints": [
-                    models.CheckConstraint(
-                        condition=models.Q(
-                            models.Q(("status", "running"), _negated=True),
-                            models.Q(("finished_at__isnull", True), ("next_run_at__isnull", False)),
-                            _connector="OR",
-                        ),
-                        name="incidents_escalation_running_is_scheduled",
-                        violation_error_message="a running escalation has a next run and no finish time",
-                    )
-                ],
+                'ordering': ['-started_at'],
+                'indexes': [models.Index(condition=models.Q(('status', 'running')), fields=['next_run_at'], name='incidents_escalation_due_idx')],
+                'constraints': [models.CheckConstraint(condition=models.Q(models.Q(('status', 'running'), _negated=True), models.Q(('finished_at__isnull', True), ('next_run_at__isnull', False)), _connector='OR'), name='incidents_escalation_running_is_scheduled', violation_error_message='a running escalation has a next run and no finish time')],
             },
         ),
     ]
