@@ -7,9 +7,11 @@ from django.contrib.admin.models import LogEntry
 from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import GroupAdmin, UserAdmin
 from django.contrib.auth.models import Group
+from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
 from oncall.audit import AuditedAdminMixin, change_values
+from oncall.roles import MANAGERS, RESPONDERS
 
 
 @admin.register(LogEntry)
@@ -17,7 +19,12 @@ class LogEntryAdmin(admin.ModelAdmin):
     """Who changed what, when: every add, change and delete made through the admin. Read only."""
 
     list_display = ["action_time", "user", "action", "content_type", "object_repr", "changes"]
-    list_filter = ["action_flag", "content_type", "user", "action_time"]
+    list_filter = [
+        "action_flag",
+        ("content_type", admin.RelatedOnlyFieldListFilter),
+        ("user", admin.RelatedOnlyFieldListFilter),
+        "action_time",
+    ]
     list_select_related = ["user", "content_type"]
     search_fields = ["object_repr", "object_id", "user__username", "change_message"]
     date_hierarchy = "action_time"
@@ -55,7 +62,14 @@ admin.site.unregister(Group)
 
 @admin.register(User)
 class AuditedUserAdmin(AuditedAdminMixin, UserAdmin):
-    pass
+    def has_view_permission(self, request, obj=None):
+        # Responders pick people in autocomplete fields (an incident's commander, an action item's owner), which
+        # asks this admin for view permission; they get the name search, not the user pages.
+        if request.path == reverse("admin:autocomplete") and obj is None:
+            user = request.user
+            if user.is_active and user.is_staff and user.groups.filter(name__in=[MANAGERS, RESPONDERS]).exists():
+                return True
+        return super().has_view_permission(request, obj)
 
 
 @admin.register(Group)

@@ -127,6 +127,9 @@ ADMIN_MATRIX = {
     ("GET", "/admin/postmortems/postmortem/"): (302, 200, 200, 200),
     ("GET", "/admin/postmortems/actionitem/"): (302, 403, 200, 200),
     ("GET", "/admin/metrics/dashboard/"): (302, 403, 403, 200),
+    # people search for autocomplete fields (action-item owner, incident commander): responders too
+    ("GET", "/admin/autocomplete/?app_label=postmortems&model_name=actionitem&field_name=owner"): (302, 403, 200, 200),
+    ("GET", "/admin/autocomplete/?app_label=incidents&model_name=incident&field_name=commander"): (302, 403, 200, 200),
 }
 
 
