@@ -12,19 +12,6 @@ CHROMIUM = os.environ.get("FIREBREAK_CHROMIUM", "/usr/bin/chromium")
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 
 
-@pytest.fixture(scope="session")
-def browser():
-    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright for Python is not installed")
-    if not (Path(CHROMIUM).exists() or shutil.which(CHROMIUM)):
-        pytest.skip(f"no Chromium at {CHROMIUM} (set FIREBREAK_CHROMIUM)")
-    # Playwright's sync API runs an event loop in this thread; Django's ORM calls from the test are still sync
-    os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-        yield browser
-        browser.close()
-
-
 class Page:
     """A browser tab that records CSP violations and console errors, and saves screenshots on demand."""
 
@@ -71,14 +58,26 @@ class Page:
 
 
 @pytest.fixture
-def open_page(browser, live_server):
-    contexts = []
+def open_page(monkeypatch, live_server):
+    """Tabs in a fresh Chromium, stopped before the live server and the database are torn down.
+
+    Playwright's sync API runs an event loop in this thread; the test's ORM calls are still synchronous, so
+    DJANGO_ALLOW_ASYNC_UNSAFE is set for this test only (monkeypatch comes first, so it is undone last, after
+    the database flush). `check --deploy` refuses the variable (tests/security/test_headers.py).
+    """
+    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright for Python is not installed")
+    if not (Path(CHROMIUM).exists() or shutil.which(CHROMIUM)):
+        pytest.skip(f"no Chromium at {CHROMIUM} (set FIREBREAK_CHROMIUM)")
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    playwright = sync_api.sync_playwright().start()
+    browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
 
     def factory() -> Page:
         context = browser.new_context(viewport={"width": 1280, "height": 900})
-        contexts.append(context)
         return Page(context, live_server.url)
 
-    yield factory
-    for context in contexts:
-        context.close()
+    try:
+        yield factory
+    finally:
+        browser.close()
+        playwright.stop()

@@ -52,6 +52,7 @@ def test_check_deploy_is_clean_with_production_settings(monkeypatch):
     """`check --deploy` finds nothing with the production values of the transport settings."""
     from django.conf import settings
 
+    monkeypatch.delenv("DJANGO_ALLOW_ASYNC_UNSAFE", raising=False)
     monkeypatch.setattr(settings, "DEBUG", False)
     monkeypatch.setattr(settings, "SECURE_SSL_REDIRECT", True)
     monkeypatch.setattr(settings, "SESSION_COOKIE_SECURE", True)
