@@ -18,6 +18,7 @@ install: $(VENV)/.installed
 # The portal with demo data: web + Celery worker + beat. Ctrl-C stops everything, the embedded database included.
 run: install
 	DJANGO_DEBUG=$${DJANGO_DEBUG:-true} $(PY) manage.py migrate --noinput
+	DJANGO_DEBUG=$${DJANGO_DEBUG:-true} $(PY) manage.py createcachetable
 	DJANGO_DEBUG=$${DJANGO_DEBUG:-true} $(PY) manage.py seed_demo
 	@echo "Firebreak: http://127.0.0.1:$(PORT)/admin/  API: http://127.0.0.1:$(PORT)/api/docs/"
 	@trap '$(PY) -m config.devdb stop' EXIT; DJANGO_DEBUG=$${DJANGO_DEBUG:-true} $(VENV)/bin/honcho start -f Procfile

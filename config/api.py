@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import DataError
 from django.http import Http404
 from rest_framework import exceptions, pagination, status
 from rest_framework.response import Response
@@ -38,6 +39,11 @@ def exception_handler(exc, context):
         errors = {exc.field: [exc.message]} if exc.field else {}
         body = {"code": exc.code, "detail": exc.message, "errors": errors}
         return Response(body, status=status.HTTP_409_CONFLICT)
+    if isinstance(exc, DataError):
+        # a value PostgreSQL cannot hold (a time zone offset beyond ±15:59, an inverted range, ...): bad input,
+        # found by fuzzing (tests/fuzz); the failed statement ran outside or rolled back its transaction
+        body = {"code": "invalid", "detail": "A value is out of range.", "errors": {"non_field_errors": [str(exc)]}}
+        return Response(body, status=status.HTTP_400_BAD_REQUEST)
     if isinstance(exc, Http404):
         exc = exceptions.NotFound(str(exc) or "Not found.")
     elif isinstance(exc, DjangoPermissionDenied):
@@ -70,3 +76,10 @@ class CursorPagination(pagination.CursorPagination):
     page_size_query_param = "page_size"
     max_page_size = 500
     ordering = "-id"
+
+    def decode_cursor(self, request):
+        # DRF answers a malformed cursor with 404; it is bad input, so 400 naming the parameter
+        try:
+            return super().decode_cursor(request)
+        except exceptions.NotFound as exc:
+            raise exceptions.ValidationError({self.cursor_query_param: [str(exc.detail)]}) from exc

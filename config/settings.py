@@ -8,7 +8,7 @@ from pathlib import Path
 from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 
-from config.env import env_bool, env_int, env_list, env_str, parse_database_url
+from config.env import env_bool, env_int, env_list, env_str, parse_cache_url, parse_database_url
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = BASE_DIR / "var"
@@ -63,6 +63,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "config.middleware.DatabaseUnavailableMiddleware",
+    "config.security.SecurityHeadersMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -130,6 +131,19 @@ SECURE_HSTS_SECONDS = env_int("DJANGO_HSTS_SECONDS", 0 if DEBUG else 31536000)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = not DEBUG
 SECURE_HSTS_PRELOAD = not DEBUG
 SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+# Content-Security-Policy and Permissions-Policy: config/security.py. Report-only mode for a trial rollout.
+FIREBREAK_CSP_REPORT_ONLY = env_bool("FIREBREAK_CSP_REPORT_ONLY", False)
+
+# Cache: shared by every web process; it holds the login-failure counters (config/login.py).
+# CACHE_URL=redis://host:6379/1 for Redis; unset or db://: a table in PostgreSQL (`manage.py createcachetable`).
+CACHES = {"default": parse_cache_url(env_str("CACHE_URL", "db://"))}
+
+# Login throttling: after this many failed admin logins for one username from one address within the
+# window, further attempts are refused (HTTP 429) until the window ends.
+FIREBREAK_LOGIN_MAX_FAILURES = env_int("FIREBREAK_LOGIN_MAX_FAILURES", 5)
+FIREBREAK_LOGIN_WINDOW_SECONDS = env_int("FIREBREAK_LOGIN_WINDOW_SECONDS", 900)
 
 # E-mail: SMTP when EMAIL_HOST is set, otherwise printed to the worker's console.
 EMAIL_HOST = env_str("EMAIL_HOST")
@@ -229,7 +243,7 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "config.schema.AutoSchema",
     "EXCEPTION_HANDLER": "config.api.exception_handler",
     "DEFAULT_PAGINATION_CLASS": "config.api.CursorPagination",
     "PAGE_SIZE": 50,
@@ -239,10 +253,14 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Incidents, on-call and postmortems. Authenticate with a session or `Authorization: Token <key>`.",
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],  # the schema and Swagger UI need a login
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # no call to the public validator badge service: the CSP allows images from this origin only
+    "SWAGGER_UI_SETTINGS": {"deepLinking": True, "validatorUrl": None},
     "COMPONENT_SPLIT_REQUEST": True,
+    "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "config.schema.describe_plain_times"],
     "ENUM_NAME_OVERRIDES": {
         "IntegrationKindEnum": "incidents.models_alerts.Integration.Kind",
         "ActionItemKindEnum": "postmortems.models.ActionItem.Kind",

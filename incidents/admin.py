@@ -21,6 +21,7 @@ from incidents.models import (
     SeverityPolicy,
     StatusUpdate,
 )
+from oncall.audit import AuditedAdminMixin
 from oncall.errors import DomainError
 
 SEVERITY_COLOURS = {"P0": "#b3001b", "P1": "#e0580c", "P2": "#c99a00", "P3": "#5b6f82"}
@@ -414,7 +415,7 @@ class ServiceAdmin(admin.ModelAdmin):
 
 
 @admin.register(SeverityPolicy)
-class SeverityPolicyAdmin(admin.ModelAdmin):
+class SeverityPolicyAdmin(AuditedAdminMixin, admin.ModelAdmin):
     list_display = [
         "severity",
         "name",

@@ -50,10 +50,12 @@ class UsernameField(serializers.SlugRelatedField):
 class IncidentSerializer(serializers.ModelSerializer):
     service = serializers.SlugRelatedField(slug_field="slug", read_only=True)
     team = serializers.CharField(source="service.team.slug", read_only=True)
-    commander = serializers.CharField(source="commander.username", read_only=True, default=None)
-    comms_lead = serializers.CharField(source="comms_lead.username", read_only=True, default=None)
-    duplicate_of = serializers.SlugRelatedField(slug_field="ref", read_only=True)
-    repeat_of = serializers.SlugRelatedField(slug_field="ref", read_only=True)
+    commander = serializers.CharField(source="commander.username", read_only=True, default=None, allow_null=True)
+    comms_lead = serializers.CharField(source="comms_lead.username", read_only=True, default=None, allow_null=True)
+    duplicate_of = serializers.SlugRelatedField(slug_field="ref", read_only=True, allow_null=True)
+    repeat_of = serializers.SlugRelatedField(slug_field="ref", read_only=True, allow_null=True)
+    # blank while the incident is not cancelled (schema found by fuzzing: tests/fuzz)
+    closure_reason = serializers.ChoiceField(choices=Incident.ClosureReason.choices, allow_blank=True, read_only=True)
 
     class Meta:
         model = Incident

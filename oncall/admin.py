@@ -1,6 +1,7 @@
 from django.contrib import admin, messages
 
 from oncall import services
+from oncall.audit import AuditedAdminMixin
 from oncall.models import ContactMethod, Notification, Team, TeamMembership
 
 
@@ -11,7 +12,7 @@ class TeamMembershipInline(admin.TabularInline):
 
 
 @admin.register(Team)
-class TeamAdmin(admin.ModelAdmin):
+class TeamAdmin(AuditedAdminMixin, admin.ModelAdmin):
     list_display = ["name", "slug", "timezone"]
     search_fields = ["name", "slug"]
     prepopulated_fields = {"slug": ["name"]}
@@ -79,4 +80,4 @@ class NotificationAdmin(admin.ModelAdmin):
         self.message_user(request, f"{retried} notification(s) queued again.", messages.SUCCESS)
 
 
-from oncall import admin_schedule  # noqa: E402, F401 - registers the schedule admin classes
+from oncall import admin_audit, admin_schedule  # noqa: E402, F401 - registers the schedule and audit admin classes

@@ -19,6 +19,7 @@ from django.utils import timezone
 from django.utils.html import format_html
 
 from oncall import selectors, services
+from oncall.audit import AuditedAdminMixin, audit_action
 from oncall.errors import DomainError
 from oncall.models import (
     CalendarFeed,
@@ -89,7 +90,7 @@ class RotationMemberInline(admin.TabularInline):
 
 
 @admin.register(Rotation)
-class RotationAdmin(RefusalsAsMessages, admin.ModelAdmin):
+class RotationAdmin(AuditedAdminMixin, RefusalsAsMessages, admin.ModelAdmin):
     list_display = [
         "name",
         "team",
@@ -141,6 +142,7 @@ class RotationAdmin(RefusalsAsMessages, admin.ModelAdmin):
     def rotate_ical_token(self, request, queryset):
         for rotation in queryset:
             services.rotation_rotate_ical_token(rotation=rotation)
+        audit_action(request=request, objects=queryset, description="iCal token rotated")
         self.message_user(request, f"{queryset.count()} token(s) rotated.", messages.SUCCESS)
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
@@ -243,7 +245,7 @@ class OverrideForm(PeriodForm):
 
 
 @admin.register(Override)
-class OverrideAdmin(RefusalsAsMessages, admin.ModelAdmin):
+class OverrideAdmin(AuditedAdminMixin, RefusalsAsMessages, admin.ModelAdmin):
     form = OverrideForm
     list_display = ["rotation", "user", "period", "reason", "created_by", "cancelled_at"]
     list_filter = ["rotation__team", ("cancelled_at", admin.EmptyFieldListFilter)]
@@ -406,7 +408,7 @@ class EscalationTargetInline(admin.TabularInline):
 
 
 @admin.register(EscalationStep)
-class EscalationStepAdmin(admin.ModelAdmin):
+class EscalationStepAdmin(AuditedAdminMixin, admin.ModelAdmin):
     list_display = ["policy", "position", "delay_minutes"]
     list_select_related = ["policy__team"]
     inlines = [EscalationTargetInline]
@@ -420,7 +422,7 @@ class EscalationStepInline(admin.TabularInline):
 
 
 @admin.register(EscalationPolicy)
-class EscalationPolicyAdmin(admin.ModelAdmin):
+class EscalationPolicyAdmin(AuditedAdminMixin, admin.ModelAdmin):
     list_display = ["name", "team", "repeat"]
     list_select_related = ["team"]
     search_fields = ["name", "team__name"]

@@ -11,6 +11,7 @@ class OncallConfig(AppConfig):
 
         for app_label in ("oncall", "auth", "authtoken", "django_celery_beat"):
             roles.grant(roles.MANAGERS, app_label, "*")
+        roles.grant(roles.MANAGERS, "admin", "view_logentry")  # the audit trail (oncall/admin_audit.py)
         roles.grant(roles.RESPONDERS, "oncall", "view_team", "view_teammembership", "view_contactmethod")
         roles.grant(roles.RESPONDERS, "oncall", "add_contactmethod", "change_contactmethod", "delete_contactmethod")
         roles.grant(

@@ -14,6 +14,7 @@ from django.utils.html import format_html
 
 from incidents.alerting import routing, selectors, services
 from incidents.models import Alert, AlertRoute, Integration, MaintenanceWindow
+from oncall.audit import AuditedAdminMixin, audit_action
 
 
 class AlertRouteForm(forms.ModelForm):
@@ -50,7 +51,7 @@ def _key_message(integration: Integration, key: str) -> str:
 
 
 @admin.register(Integration)
-class IntegrationAdmin(admin.ModelAdmin):
+class IntegrationAdmin(AuditedAdminMixin, admin.ModelAdmin):
     list_display = ["name", "service", "kind", "key_hint_display", "auto_resolve", "rate_limit_per_minute"]
     list_filter = ["kind", "service__team", "auto_resolve"]
     list_select_related = ["service"]
@@ -93,6 +94,7 @@ class IntegrationAdmin(admin.ModelAdmin):
         for integration in queryset:
             key = services.integration_regenerate_key(integration=integration)
             self.message_user(request, _key_message(integration, key), messages.WARNING)
+        audit_action(request=request, objects=queryset, description="key regenerated")
 
 
 @admin.register(Alert)

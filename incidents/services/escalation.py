@@ -10,6 +10,7 @@ outage delays paging but never drops it. Who is on call is read from the schedul
 
 from __future__ import annotations
 
+import hmac
 import uuid
 from datetime import datetime, timedelta
 
@@ -187,7 +188,7 @@ def escalation_run(*, escalation_id: int, token: str | None = None) -> Escalatio
         )
         if escalation is None or escalation.status != Escalation.Status.RUNNING:
             return escalation
-        if token is not None and str(escalation.token) != str(token):
+        if token is not None and not hmac.compare_digest(str(escalation.token), str(token)):
             return escalation  # superseded: a newer step was scheduled
         if escalation.next_run_at and escalation.next_run_at > now:
             return escalation  # not due yet (an early duplicate)

@@ -189,10 +189,12 @@ def test_api_list_query_count_is_constant(responder_api, db):
     assert large <= 6
 
 
-def test_schema_and_docs_render(responder_api, client):
+def test_schema_and_docs_render(responder_api, client, responder):
     schema = responder_api.get("/api/schema/")
     assert schema.status_code == 200
     assert b"/api/v1/incidents/{ref}/acknowledge/" in schema.content
+    assert client.get("/api/docs/").status_code == 403  # schema and Swagger UI need a login (docs/security.md)
+    client.force_login(responder)
     docs = client.get("/api/docs/")
     assert docs.status_code == 200
     assert b"drf_spectacular_sidecar/swagger-ui-dist" in docs.content
