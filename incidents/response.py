@@ -16,6 +16,7 @@ from incidents.chatops.news import incident_post_news
 from incidents.models import Incident, IncidentEvent, StatusUpdate
 from incidents.runbooks.services import incident_attach_runbooks
 from incidents.stakeholders import status_update_notify_subscribers
+from oncall.queueing import enqueue_on_commit
 
 
 def incident_response_prepare(*, incident_id: int) -> Incident | None:
@@ -57,7 +58,7 @@ def sweep_incident_response() -> int:
 
 def on_incident_transition(incident: Incident, kind: str) -> None:
     if kind == IncidentEvent.Kind.DECLARED:
-        prepare_incident_response_task.delay_on_commit(incident.pk)
+        enqueue_on_commit(prepare_incident_response_task, incident.pk)
     incident_post_news(incident=incident, kind=kind)
     if kind == IncidentEvent.Kind.STATUS_UPDATE:
         update = (

@@ -18,6 +18,7 @@ from django.utils import timezone
 from incidents.automation import egress, selectors, templating
 from incidents.models import AutomationAction, AutomationRule, AutomationRun, Incident, IncidentEvent
 from oncall.errors import DomainError
+from oncall.queueing import enqueue_on_commit
 
 logger = logging.getLogger(__name__)
 
@@ -71,7 +72,7 @@ def automation_run_request(
             action=action, incident=incident, rule=rule, requested_by=_user(actor), created_at=timezone.now()
         )
         _requested_event(run)
-        run_automation_task.delay_on_commit(run.pk)
+        enqueue_on_commit(run_automation_task, run.pk)
     return run
 
 
