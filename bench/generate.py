@@ -592,14 +592,17 @@ def main() -> None:
     name = connection.settings_dict["NAME"]
     if "bench" not in name and not args.force:
         raise SystemExit(f"refusing to replace the data of database {name!r} (its name lacks 'bench'); --force")
-    scale = scale_from_env()
-    print(f"generating scale {scale.name} into {name}", file=sys.stderr)
+    main_for(scale_from_env())
+
+
+def main_for(scale: Scale) -> None:
+    if "bench" not in connection.settings_dict["NAME"]:
+        raise SystemExit(f"refusing to replace the data of {connection.settings_dict['NAME']!r}: not a bench database")
+    print(f"generating scale {scale.name} into {connection.settings_dict['NAME']}", file=sys.stderr)
     timings = generate(scale)
     print(f"\n{'table':<24}{'rows':>12}{'seconds':>10}")
     for label, rows, seconds in timings:
         print(f"{label:<24}{rows:>12,}{seconds:>10.1f}")
-    with open(os.path.join(os.path.dirname(__file__), ".generated"), "w") as f:
-        f.write(scale.name)
 
 
 if __name__ == "__main__":

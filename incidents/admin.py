@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -31,6 +33,7 @@ TRANSITIONS = {
     "close": services.incident_close,
     "reopen": services.incident_reopen,
 }
+REF_PATTERN = re.compile(r"^INC-\d{4}-\d+$", re.IGNORECASE)
 CORRECTABLE_TIMES = ["started_at", "detected_at", "acknowledged_at", "mitigated_at", "resolved_at"]
 
 
@@ -184,6 +187,14 @@ class IncidentAdmin(admin.ModelAdmin):
         ("Closure and links", {"fields": ["closure_reason", "duplicate_of", "repeat_of", "is_practice", "source"]}),
     ]
     inlines = [StatusUpdateInline, IncidentEventInline, RoleAssignmentInline]
+
+    def get_search_results(self, request, queryset, search_term):
+        """A reference (INC-<year>-<n>) is looked up by the unique index on `ref` alone: the default search
+        (`UPPER(ref) = … OR UPPER(title) LIKE …`) reads every row (bench/RESULTS.md, admin list)."""
+        term = search_term.strip()
+        if REF_PATTERN.match(term):
+            return queryset.filter(ref__in={term, term.upper()}), False
+        return super().get_search_results(request, queryset, search_term)
 
     # --- list columns -------------------------------------------------------------------------------------
     @admin.display(description="Ref", ordering="ref")

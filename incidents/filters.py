@@ -20,5 +20,7 @@ class IncidentFilter(django_filters.FilterSet):
     def search(self, queryset, name, value):
         value = value.strip()
         if value.upper().startswith("INC-"):
-            return queryset.filter(ref__iexact=value)
+            # refs are stored upper-case: an exact match on either spelling uses the unique index, where
+            # `ref__iexact` (UPPER(ref) = UPPER(…)) reads every row (bench/RESULTS.md, API list)
+            return queryset.filter(ref__in={value, value.upper()})
         return queryset.filter(title__icontains=value)
