@@ -139,9 +139,17 @@ FROM counted GROUP BY GROUPING SETS ((), (severity), (service), (team))
 """
 
 
-def bench_monthly_report() -> list[Row]:
-    month = metrics_selectors.Month.parse((datetime.now(UTC).replace(day=1) - timedelta(days=1)).strftime("%Y-%m"))
-    start, end = month.bounds("UTC")
+# The index the profile of report_data asks for (repeat_count's EXISTS reads every incident of the service per
+# counted incident without it). Created by hand for the "after" figure and dropped again: the migration is
+# the incidents app's (bench/RESULTS.md).
+REPEAT_INDEX = "bench_incidents_repeat_window_idx"
+REPEAT_INDEX_SQL = (
+    f"CREATE INDEX IF NOT EXISTS {REPEAT_INDEX} ON incidents_incident (service_id, started_at) "
+    "WHERE NOT is_practice AND status <> 'cancelled'"
+)
+
+
+def _report_row(month, start, end, label: str) -> Row:
     timing = measure(lambda: metrics_selectors.report_data(month=month), runs=5, warmup=1, max_seconds=60)
     tracemalloc.start()
     metrics_selectors.report_data(month=month)
@@ -149,14 +157,37 @@ def bench_monthly_report() -> list[Row]:
     tracemalloc.stop()
     base = measure(raw_sql(REPORT_SQL, [start, end]), runs=5, warmup=1, max_seconds=30)
     n = metrics_selectors.counted_incidents(start=start, end=end).count()
-    return [
-        Row(
-            "4 monthly report", f"report_data {month} ({n:,} incidents)", timing.median_ms, "ms", timing.queries,
-            base.median_ms, "one SQL", "< 2,000 ms", timing.median_ms < 2000,
-            f"DB {timing.db_ms:.0f} ms; peak Python memory {peak / 1024 / 1024:.1f} MiB (tracemalloc)",
-            extra={"peak_mib": peak / 1024 / 1024, "db_ms": timing.db_ms},
-        )
-    ]  # fmt: skip
+    return Row(
+        "4 monthly report", f"report_data {month} ({n:,} incidents){label}", timing.median_ms, "ms", timing.queries,
+        base.median_ms, "one SQL", "< 2,000 ms", timing.median_ms < 2000,
+        f"DB {timing.db_ms:.0f} ms (p95 {timing.p95_ms:.0f} ms total); peak Python memory "
+        f"{peak / 1024 / 1024:.1f} MiB (tracemalloc)",
+        extra={"peak_mib": peak / 1024 / 1024, "db_ms": timing.db_ms},
+    )  # fmt: skip
+
+
+def bench_monthly_report() -> list[Row]:
+    month = metrics_selectors.Month.parse((datetime.now(UTC).replace(day=1) - timedelta(days=1)).strftime("%Y-%m"))
+    start, end = month.bounds("UTC")
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1 FROM pg_indexes WHERE indexname = %s", [REPEAT_INDEX])
+        had_index = cursor.fetchone() is not None
+    rows = [_report_row(month, start, end, " + recommended index" if had_index else "")]
+    if not had_index:
+        import time
+
+        with connection.cursor() as cursor:
+            started = time.perf_counter()
+            cursor.execute(REPEAT_INDEX_SQL)
+            cursor.execute("ANALYZE incidents_incident")
+            built = time.perf_counter() - started
+        try:
+            rows.append(_report_row(month, start, end, " + recommended index"))
+            rows[-1].notes += f"; index built by hand in {built:.1f} s, dropped after"
+        finally:
+            with connection.cursor() as cursor:
+                cursor.execute(f"DROP INDEX IF EXISTS {REPEAT_INDEX}")
+    return rows
 
 
 def bench_oncall() -> list[Row]:
@@ -173,7 +204,7 @@ def bench_oncall() -> list[Row]:
         with connection.cursor() as cursor:
             cursor.execute(
                 "SELECT s.user_id, u.username FROM oncall_shift s LEFT JOIN auth_user u ON u.id = s.user_id "
-                "WHERE s.rotation_id = %s AND s.period @> %s LIMIT 1",
+                "WHERE s.rotation_id = %s::bigint AND s.period @> %s LIMIT 1",
                 [rotation_ids[state["i"] % len(rotation_ids)], now],
             )
             return cursor.fetchone()

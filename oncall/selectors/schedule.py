@@ -18,12 +18,9 @@ def shift_at(*, rotation_id: int, at: datetime) -> Shift | None:
     # (rotation_id, period @> at) together: btree_gist has no int4 = int8 operator, and a plain int literal
     # is int4, so PostgreSQL otherwise scans `period @> at` over every rotation (bench/RESULTS.md, on-call).
     # No ORDER BY: shifts of one rotation never overlap, so at most one row matches.
-    return (
-        Shift.objects.filter(rotation_id=Cast(Value(rotation_id), BigIntegerField()), period__contains=at)
-        .select_related("user")
-        .order_by()
-        .first()
-    )
+    # (`.first()` would add ORDER BY id, which can tempt the planner into walking the primary key.)
+    rows = Shift.objects.filter(rotation_id=Cast(Value(rotation_id), BigIntegerField()), period__contains=at)
+    return next(iter(rows.select_related("user").order_by()[:1]), None)
 
 
 def holder_at(*, rotation_id: int, at: datetime):
