@@ -40,13 +40,15 @@ def _to_ms(text: str) -> float:
     return float(number) * {"us": 0.001, "ms": 1, "s": 1000, "m": 60000}[unit]
 
 
-def _wrk(url: str, alerts: int) -> dict:
+def _wrk(url: str, alerts: int, seconds: int = SECONDS) -> dict:
     env = {**os.environ, "ALERTS": str(alerts)}
     out = subprocess.run(
-        ["wrk", f"-t{THREADS}", f"-c{CONNECTIONS}", f"-d{SECONDS}s", "--timeout", "10s", "--latency", "-s", str(LUA),
+        ["wrk", f"-t{THREADS}", f"-c{CONNECTIONS}", f"-d{seconds}s", "--timeout", "10s", "--latency", "-s", str(LUA),
          url],
-        capture_output=True, text=True, env=env, timeout=SECONDS + 60, check=True,
+        capture_output=True, text=True, env=env, timeout=seconds + 60, check=True,
     ).stdout  # fmt: skip
+    if not re.search(r"50%\s+[\d.]+(us|ms|s|m)\b", out):
+        raise RuntimeError(f"wrk gave no latency distribution for {url}:\n{out}")
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
     total = int(re.search(r"(\d+) requests in", out).group(1))
     non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
@@ -104,6 +106,10 @@ def bench_ingestion() -> list[Row]:
                 break
             except OSError:
                 time.sleep(0.1)
+        # warm-up, not measured: workers import everything, and the 40 alert groups of the wrk script open their
+        # incidents (in production most alerts join an open group; opening one is the rarer, heavier path)
+        _wrk(f"{base}/bench/baseline/", 1, seconds=2)
+        _wrk(f"{base}/hooks/alertmanager/{KEY}/", 1, seconds=3)
         baseline_before = _count("bench_baseline")
         baseline = _wrk(f"{base}/bench/baseline/", 1)
         baseline_rows = _count("bench_baseline") - baseline_before
