@@ -34,7 +34,9 @@ def main() -> None:
         load = uptime()
         loads.append(f"{fn.__name__}: {load}")
         print(f"running {fn.__name__} — {load}", file=sys.stderr)
-        rows += fn()
+        new = fn()
+        rows += new
+        print(table(new), file=sys.stderr)  # as it comes: a long run that is stopped still shows what it measured
     info = machine()
     lines = [
         f"Run {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, scale {scale.name}: {info['incidents']:,} incidents, "
