@@ -47,7 +47,7 @@ def _wrk(url: str, alerts: int, seconds: int = SECONDS) -> dict:
          url],
         capture_output=True, text=True, env=env, timeout=seconds + 60, check=True,
     ).stdout  # fmt: skip
-    if not re.search(r"50%\s+[\d.]+(us|ms|s|m)\b", out):
+    if not re.search(r"^\s+50%\s+[\d.]+(us|ms|s|m)\s*$", out, re.MULTILINE):
         raise RuntimeError(f"wrk gave no latency distribution for {url}:\n{out}")
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
     total = int(re.search(r"(\d+) requests in", out).group(1))
@@ -56,8 +56,8 @@ def _wrk(url: str, alerts: int, seconds: int = SECONDS) -> dict:
     return {
         "rps": rps,
         "requests": total,
-        "p50": _to_ms(re.search(r"50%\s+(\S+)", out).group(1)),
-        "p99": _to_ms(re.search(r"99%\s+(\S+)", out).group(1)),
+        "p50": _to_ms(re.search(r"^\s+50%\s+(\S+)\s*$", out, re.MULTILINE).group(1)),
+        "p99": _to_ms(re.search(r"^\s+99%\s+(\S+)\s*$", out, re.MULTILINE).group(1)),
         "non2xx": int(non2xx.group(1)) if non2xx else 0,
         "socket_errors": errors.group(1) if errors else "",
         "raw": out,

@@ -153,10 +153,13 @@ class RoleAssignmentInline(admin.TabularInline):
 class IncidentAdmin(admin.ModelAdmin):
     list_display = ["reference", "title", "severity_badge", "status_badge", "service", "team", "age", "commander"]
     list_display_links = ["reference", "title"]
-    list_filter = ["status", "severity", "service__team", "service", "is_practice", "source"]
+    # declared_at as a list filter (today / past 7 days / this month / this year: no query of its own), not a
+    # date_hierarchy: the hierarchy's year links are SELECT DISTINCT date_trunc(…) over every matching row,
+    # 0.8 s of the 0.84 s the list took at 1M incidents (bench/RESULTS.md)
+    list_filter = ["status", "severity", ("declared_at", admin.DateFieldListFilter), "service__team", "service",
+                   "is_practice", "source"]  # fmt: skip
     list_select_related = ["service__team", "commander"]
     search_fields = ["=ref", "title"]
-    date_hierarchy = "declared_at"
     ordering = ["-declared_at", "-id"]
     show_full_result_count = False
     list_per_page = 50
