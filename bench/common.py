@@ -8,6 +8,7 @@ import subprocess
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "bench.settings")
 os.environ.setdefault("DJANGO_DEBUG", "true")
@@ -115,9 +116,11 @@ def raw_sql(statement: str, params: list | tuple = ()) -> Callable[[], list]:
 
 
 def machine() -> dict:
-    load = open("/proc/loadavg").read().split()[:3]
+    load = Path("/proc/loadavg").read_text().split()[:3]
     cpu = subprocess.run(["nproc"], capture_output=True, text=True).stdout.strip()
-    mem = next(line for line in open("/proc/meminfo") if line.startswith("MemTotal")).split()[1]
+    mem = next(line for line in Path("/proc/meminfo").read_text().splitlines() if line.startswith("MemTotal")).split()[
+        1
+    ]
     with connection.cursor() as cursor:
         cursor.execute("SELECT version()")
         pg = cursor.fetchone()[0].split(" on ")[0]

@@ -23,7 +23,7 @@ import sys
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "bench.settings")
 os.environ.setdefault("DJANGO_DEBUG", "true")
@@ -36,6 +36,7 @@ from django.contrib.auth import get_user_model  # noqa: E402
 from django.db import connection  # noqa: E402
 from django.db.models import Model  # noqa: E402
 
+from incidents.alerting.selectors import key_digest  # noqa: E402
 from incidents.models import (  # noqa: E402
     Alert,
     Incident,
@@ -45,7 +46,6 @@ from incidents.models import (  # noqa: E402
     Service,
     StatusUpdate,
 )
-from incidents.alerting.selectors import key_digest  # noqa: E402
 from oncall.models import (  # noqa: E402
     EscalationPolicy,
     EscalationStep,
@@ -85,7 +85,23 @@ ALERTNAMES = [
     "HighErrorRate", "HighLatency", "InstanceDown", "DiskFull", "CertificateExpiry", "QueueBacklog",
     "MemoryPressure", "ReplicationLag", "PodCrashLooping", "5xxBurst", "SaturationCPU", "TargetMissing",
 ]  # fmt: skip
-WORDS = "payment checkout api gateway database replica cache queue worker login search billing dns tls cdn".split()
+WORDS = [
+    "payment",
+    "checkout",
+    "api",
+    "gateway",
+    "database",
+    "replica",
+    "cache",
+    "queue",
+    "worker",
+    "login",
+    "search",
+    "billing",
+    "dns",
+    "tls",
+    "cdn",
+]
 BENCH_ADMIN = "bench-admin"
 
 
@@ -176,7 +192,10 @@ def sql(statement: str, params: list | None = None) -> None:
 def reset_sequences(models: list[type[Model]]) -> None:
     for model in models:
         table = model._meta.db_table
-        sql(f"SELECT setval(pg_get_serial_sequence('\"{table}\"', 'id'), COALESCE((SELECT max(id) FROM \"{table}\"), 0) + 1, false)")
+        sql(
+            f"SELECT setval(pg_get_serial_sequence('\"{table}\"', 'id'), "
+            f'COALESCE((SELECT max(id) FROM "{table}"), 0) + 1, false)'
+        )
 
 
 # --- the data -----------------------------------------------------------------------------------------------------
@@ -263,7 +282,9 @@ def load_reference(rng: random.Random, now: datetime) -> dict:
     copy_rows(
         Shift,
         ["rotation_id", "team_id", "layer", "slot", "key", "user_id", "planned_user_id", "period", "source"],
-        shifts(), n_shifts, "shifts (a year)",
+        shifts(),
+        n_shifts,
+        "shifts (a year)",
     )
 
     # escalation: per team, current primary → current secondary → the team's managers, repeated once
@@ -278,7 +299,7 @@ def load_reference(rng: random.Random, now: datetime) -> dict:
         3 * TEAMS, "escalation steps",
     )  # fmt: skip
     by_team_layer = {}
-    for rid, t, name, layer, *_ in rotations:
+    for rid, t, _name, layer, *_ in rotations:
         by_team_layer.setdefault((t, layer), rid)
 
     def targets() -> Iterator[tuple]:
@@ -440,7 +461,7 @@ def load_incidents(scale: Scale, rng: random.Random, now: datetime, ref: dict) -
         attached = min(scale.alerts, int(n_alert_incidents * 3))
         per_incident = attached / max(n_alert_incidents, 1)
         written, fp = 0, 0
-        for i, declared_at, severity, status, service, _, started, detected, *_rest in plan:
+        for i, _declared_at, severity, status, service, _, _started, detected, *_rest in plan:
             if i % 10 >= 7:
                 continue
             k = int(per_incident) + (rng.random() < per_incident % 1)
@@ -480,7 +501,7 @@ def load_incidents(scale: Scale, rng: random.Random, now: datetime, ref: dict) -
     chosen = candidates[: scale.postmortems]
 
     def postmortems() -> Iterator[tuple]:
-        for pid, (i, declared_at, _, status, _, team, *_r, res, closed, ref_) in enumerate(chosen, start=1):
+        for pid, (_i, _declared_at, _, status, _, team, *_r, res, closed, ref_) in enumerate(chosen, start=1):
             published = status == "closed" and closed is not None
             published_at = closed - timedelta(minutes=30) if published else None
             if published_at is not None and published_at < res:
@@ -515,7 +536,9 @@ def load_incidents(scale: Scale, rng: random.Random, now: datetime, ref: dict) -
                 written += 1
                 due = (res + timedelta(days=rng.randint(7, 60))).date()
                 roll = rng.random()
-                status = "done" if roll < 0.6 else "wont_do" if roll < 0.65 else "in_progress" if roll < 0.75 else "open"
+                status = (
+                    "done" if roll < 0.6 else "wont_do" if roll < 0.65 else "in_progress" if roll < 0.75 else "open"
+                )
                 completed = datetime.combine(due, datetime.min.time(), UTC) - timedelta(days=rng.randint(-10, 5)) \
                     if status == "done" else None  # fmt: skip
                 if completed is not None and completed > now:
@@ -535,7 +558,8 @@ def load_incidents(scale: Scale, rng: random.Random, now: datetime, ref: dict) -
 
 
 def _alert(fp, service, group_key, name, severity, starts, ends, received, incident, firing, suppressed) -> tuple:
-    labels = json.dumps({"alertname": name, "service": f"svc-{service}", "severity": "critical", "instance": f"10.0.{fp % 250}.{fp % 7}:9100"})  # fmt: skip
+    instance = f"10.0.{fp % 250}.{fp % 7}:9100"
+    labels = json.dumps({"alertname": name, "service": f"svc-{service}", "severity": "critical", "instance": instance})
     annotations = json.dumps({"summary": f"{name} on svc-{service}"})
     resolved_at = None if firing else ends
     return (service, service, f"{fp:016x}", group_key, "firing" if firing else "resolved", name, labels,

@@ -15,9 +15,9 @@ import time
 import uuid
 from collections import defaultdict
 
-from bench.common import QueryRecorder
-
 from django.test import Client  # noqa: E402
+
+from bench.common import QueryRecorder
 
 KEY = "bench-key-0001"
 

@@ -11,12 +11,11 @@ import time
 import tracemalloc
 from datetime import UTC, datetime, timedelta
 
-from bench.common import Row, measure, raw_sql  # sets up Django
-
 from django.contrib.auth import get_user_model  # noqa: E402
 from django.db import OperationalError, connection, transaction  # noqa: E402
 from django.test import Client  # noqa: E402
 
+from bench.common import Row, measure, raw_sql  # sets up Django
 from incidents.models import Incident  # noqa: E402
 from metrics import selectors as metrics_selectors  # noqa: E402
 from oncall import selectors as oncall_selectors  # noqa: E402

@@ -11,7 +11,6 @@ from pathlib import Path
 
 from bench import generate
 from bench.common import machine, table, uptime
-
 from incidents.models import Incident  # noqa: E402
 
 
