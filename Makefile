@@ -46,6 +46,17 @@ lock:
 	/tmp/firebreak-lock/bin/pip install --quiet '.[dev]'
 	/tmp/firebreak-lock/bin/pip freeze --exclude firebreak > requirements.lock
 
+# Benchmarks (bench/, issue 8): loads BENCH_SCALE (small by default; 1m = the full set) into a database of its own
+# if it does not hold that scale yet, then runs every benchmark and prints the table. Never the embedded database:
+# BENCH_DATABASE_URL must name a database whose name contains "bench" (its data is replaced). Needs `wrk`.
+BENCH_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/firebreak_bench
+BENCH_SCALE ?= small
+bench: install
+	DATABASE_URL=$(BENCH_DATABASE_URL) BENCH_SCALE=$(BENCH_SCALE) DJANGO_DEBUG=true DJANGO_SETTINGS_MODULE=bench.settings \
+		$(PY) manage.py migrate --noinput
+	DATABASE_URL=$(BENCH_DATABASE_URL) BENCH_SCALE=$(BENCH_SCALE) DJANGO_DEBUG=true DJANGO_SETTINGS_MODULE=bench.settings \
+		$(PY) -m bench.run $(BENCH_ONLY)
+
 stop-db:
 	$(PY) -m config.devdb stop
 

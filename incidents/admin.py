@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -40,6 +42,7 @@ TRANSITIONS = {
     "close": services.incident_close,
     "reopen": services.incident_reopen,
 }
+REF_PATTERN = re.compile(r"^INC-\d{4}-\d+$", re.IGNORECASE)
 CORRECTABLE_TIMES = ["started_at", "detected_at", "acknowledged_at", "mitigated_at", "resolved_at"]
 
 
@@ -159,10 +162,13 @@ class RoleAssignmentInline(admin.TabularInline):
 class IncidentAdmin(admin.ModelAdmin):
     list_display = ["reference", "title", "severity_badge", "status_badge", "service", "team", "age", "commander"]
     list_display_links = ["reference", "title"]
-    list_filter = ["status", "severity", "service__team", "service", "is_practice", "source"]
+    # declared_at as a list filter (today / past 7 days / this month / this year: no query of its own), not a
+    # date_hierarchy: the hierarchy's year links are SELECT DISTINCT date_trunc(…) over every matching row,
+    # 0.8 s of the 0.84 s the list took at 1M incidents (bench/RESULTS.md)
+    list_filter = ["status", "severity", ("declared_at", admin.DateFieldListFilter), "service__team", "service",
+                   "is_practice", "source"]  # fmt: skip
     list_select_related = ["service__team", "commander"]
     search_fields = ["=ref", "title"]
-    date_hierarchy = "declared_at"
     ordering = ["-declared_at", "-id"]
     show_full_result_count = False
     list_per_page = 50
@@ -204,6 +210,14 @@ class IncidentAdmin(admin.ModelAdmin):
         if escalation.status == Escalation.Status.RUNNING:
             return f"{policy}: running, next step {escalation.step_index + 1} at {escalation.next_run_at:%H:%M:%S} UTC"
         return f"{policy}: {escalation.get_status_display().lower()} after {escalation.step_index} step(s)"
+
+    def get_search_results(self, request, queryset, search_term):
+        """A reference (INC-<year>-<n>) is looked up by the unique index on `ref` alone: the default search
+        (`UPPER(ref) = … OR UPPER(title) LIKE …`) reads every row (bench/RESULTS.md, admin list)."""
+        term = search_term.strip()
+        if REF_PATTERN.match(term):
+            return queryset.filter(ref__in={term, term.upper()}), False
+        return super().get_search_results(request, queryset, search_term)
 
     # --- list columns -------------------------------------------------------------------------------------
     @admin.display(description="Ref", ordering="ref")

@@ -80,7 +80,9 @@ FROM (
     JOIN incidents_severitypolicy p ON p.severity = i.severity
     JOIN incidents_service s ON s.id = i.service_id
     JOIN oncall_team t ON t.id = s.team_id
-    WHERE i.id IN ({ids}) AND p.postmortem_required AND i.resolved_at IS NOT NULL
+    -- = ANY(ARRAY(…)): the ids are read first, then fetched by primary key; `IN (subquery)` was planned
+    -- as a hash join over a sequential scan of every incident (bench/RESULTS.md)
+    WHERE i.id = ANY(ARRAY({ids})) AND p.postmortem_required AND i.resolved_at IS NOT NULL
 ) per_incident
 """
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from django.conf import settings
-from django.db.models import Count, F, Q, QuerySet, Sum
+from django.db.models import Count, F, Q, QuerySet, Subquery, Sum
 from django.db.models.fields.json import KeyTextTransform
 
 from incidents.models import Alert, Incident, Integration, MaintenanceWindow, Service
@@ -39,8 +39,9 @@ def service_in_maintenance(*, service: Service, at: datetime) -> MaintenanceWind
 
 
 def group_open_incident(*, integration: Integration, group_key: str) -> Incident | None:
-    """The open incident alerts of this group already belong to (one per group)."""
-    incident_id = (
+    """The open incident alerts of this group already belong to (one per group). One query: it runs for
+    every new alert, so the id lookup is a subquery rather than a second round trip (bench/RESULTS.md)."""
+    latest = (
         Alert.objects.filter(
             integration=integration,
             group_key=group_key,
@@ -48,10 +49,9 @@ def group_open_incident(*, integration: Integration, group_key: str) -> Incident
             incident__status__in=Incident.OPEN_STATUSES,
         )
         .order_by("-received_at")
-        .values_list("incident_id", flat=True)
-        .first()
+        .values("incident_id")[:1]
     )
-    return Incident.objects.filter(pk=incident_id).first() if incident_id else None
+    return Incident.objects.filter(pk=Subquery(latest)).order_by().first()
 
 
 def alerts_due_for_incident(*, now: datetime) -> list[int]:
