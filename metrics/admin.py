@@ -57,6 +57,16 @@ def dashboard(request):
                 "Incidents by service", [(row["service"], row["incidents"]) for row in data["top_services"]["by_count"]]
             )
         )
+    if data["action_item_burndown"]:
+        images["burndown"] = _data_uri(charts.burndown(data["action_item_burndown"]))
+    if data["noisiest_alerts"]:
+        images["noise"] = _data_uri(
+            charts.horizontal_bars(
+                "Noisiest alerts (received)",
+                [(f"{row['alertname']} ({row['service']})", row["received"]) for row in data["noisiest_alerts"]],
+                colour="#b45309",
+            )
+        )
     context = {
         **admin.site.each_context(request),
         "title": f"Metrics — {team.name if team else 'Organisation'} — {month}",

@@ -74,3 +74,16 @@ def horizontal_bars(title: str, items: list[tuple[str, float]], colour: str = "#
     axis.grid(axis="x", color="#e5e5e5", linewidth=0.8)
     axis.grid(axis="y", visible=False)
     return _png(figure)
+
+
+def burndown(rows: list[dict]) -> bytes:
+    """Open and overdue action items at each month's end."""
+    figure, axis = plt.subplots(figsize=(6.4, 2.4))
+    positions = list(range(len(rows)))
+    axis.plot(positions, [row["open"] for row in rows], marker="o", color="#1f5f8b", linewidth=2, label="open")
+    axis.plot(positions, [row["overdue"] for row in rows], marker="o", color="#b91c1c", linewidth=2, label="overdue")
+    _style(axis, "Action items open at month end")
+    axis.set_xticks(positions, [row["month"][2:] for row in rows])
+    axis.set_ylim(bottom=0)
+    axis.legend(fontsize=8, frameon=False, loc="upper left")
+    return _png(figure)

@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import hmac
+from datetime import timedelta
 
 from django.conf import settings
+from django.db.backends.postgresql.psycopg_any import DateTimeTZRange
 from django.db.models import Count
 from django.http import HttpResponse
+from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 
 from incidents.models import Incident
-from oncall.models import Notification
+from oncall.models import Notification, Shift
 from postmortems.selectors import action_items_overdue
 
 # Further gauges (overdue action items, on-call gaps) are added by functions registered here;
@@ -60,6 +63,21 @@ class FirebreakCollector:
         for row in rows:
             overdue.add_metric([row["team__slug"] or ""], row["n"])
         yield overdue
+        gaps = GaugeMetricFamily(
+            "firebreak_oncall_gaps_next_7_days",
+            "Gap shifts (nobody on call) starting in the next 7 days",
+            labels=["team"],
+        )
+        now = timezone.now()
+        rows = (
+            Shift.objects.filter(source=Shift.Source.GAP, period__overlap=DateTimeTZRange(now, now + timedelta(days=7)))
+            .order_by()
+            .values("team__slug")
+            .annotate(n=Count("pk"))
+        )
+        for row in rows:
+            gaps.add_metric([row["team__slug"]], row["n"])
+        yield gaps
         for extra in EXTRA_COLLECTORS:
             yield from extra()
 

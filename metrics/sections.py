@@ -151,6 +151,56 @@ def game_days_section(*, team: Team | None, start: datetime, end: datetime) -> l
     ]
 
 
+BURNDOWN_SQL = """
+SELECT m.month_end,
+       COUNT(a.id) FILTER (WHERE a.created_at < m.month_end
+                           AND (a.completed_at IS NULL OR a.completed_at >= m.month_end)),
+       COUNT(a.id) FILTER (WHERE a.created_at < m.month_end
+                           AND (a.completed_at IS NULL OR a.completed_at >= m.month_end)
+                           AND a.due_on < (m.month_end AT TIME ZONE %s)::date)
+FROM unnest(%s::timestamptz[]) AS m(month_end)
+LEFT JOIN postmortems_actionitem a ON a.status <> 'wont_do' {team_filter}
+GROUP BY m.month_end ORDER BY m.month_end
+"""
+
+
+def action_item_burndown(*, month: Month, team: Team | None, tz: str, months: int = 12) -> list[dict]:
+    """Open (and overdue) action items at the end of each of the last `months` months; one query."""
+    ends, labels, cursor = [], [], month
+    for _ in range(months):
+        ends.append(cursor.bounds(tz)[1])
+        labels.append(str(cursor))
+        cursor = cursor.previous()
+    team_filter = "AND a.team_id = %s" if team is not None else ""
+    params = [tz, ends[::-1]] + ([team.pk] if team is not None else [])
+    with connection.cursor() as db:
+        db.execute(BURNDOWN_SQL.format(team_filter=team_filter), params)
+        rows = db.fetchall()
+    return [
+        {"month": label, "open": open_, "overdue": overdue}
+        for label, (_, open_, overdue) in zip(labels[::-1], rows, strict=True)
+    ]
+
+
+def noisiest_alerts(*, team: Team | None, start: datetime, end: datetime) -> list[dict]:
+    from incidents.alerting.selectors import alert_noise
+
+    rows = alert_noise(since=start, until=end, limit=10 if team is None else 50)
+    if team is not None:
+        services = set(team.services.values_list("name", flat=True))
+        rows = [row for row in rows if row.service in services]
+    return [
+        {
+            "integration": row.integration,
+            "service": row.service,
+            "alertname": row.alertname or "(no alertname)",
+            "received": row.received,
+            "without_incident": row.without_incident,
+        }
+        for row in rows[:5]
+    ]
+
+
 def report_sections(*, month: Month, team: Team | None, start: datetime, end: datetime) -> dict:
     tz = team.timezone if team is not None else None
     from django.conf import settings
@@ -165,6 +215,8 @@ def report_sections(*, month: Month, team: Team | None, start: datetime, end: da
         "alerts": alerts_section(team=team, start=start, end=end, incidents=incidents),
         "game_days": game_days_section(team=team, start=start, end=end),
         "stale_runbooks": runbooks_stale(team_id=team.pk if team else None),
+        "action_item_burndown": action_item_burndown(month=month, team=team, tz=tz),
+        "noisiest_alerts": noisiest_alerts(team=team, start=start, end=end),
     }
 
 

@@ -37,7 +37,7 @@ def test_metrics_open_and_unacknowledged(client, settings, db):
     assert values[("firebreak_open_incidents", (("service", "checkout"), ("severity", "P0")))] == 2
     assert values[("firebreak_unacknowledged_incidents", (("severity", "P0"),))] == 1
     assert ("firebreak_open_incidents", (("service", "checkout"), ("severity", "P1"))) not in values
-    assert len(queries) == 4
+    assert len(queries) == 5
 
 
 def test_metrics_overdue_action_items(client, settings, db):
@@ -50,3 +50,14 @@ def test_metrics_overdue_action_items(client, settings, db):
     ActionItemFactory(due_on=date(2999, 1, 1))
     values = samples(client.get("/metrics", HTTP_AUTHORIZATION="Bearer t").content)
     assert values[("firebreak_overdue_action_items", (("team", ""),))] == 1
+
+
+def test_metrics_oncall_gaps_in_the_next_week(client, settings, db):
+    from oncall.services import rotation_generate
+    from tests.oncall.factories import RotationFactory
+
+    settings.FIREBREAK_METRICS_TOKEN = "t"
+    rotation = RotationFactory(unit="daily")  # no members: every slot is a gap
+    rotation_generate(rotation=rotation)
+    values = samples(client.get("/metrics", HTTP_AUTHORIZATION="Bearer t").content)
+    assert values[("firebreak_oncall_gaps_next_7_days", (("team", rotation.team.slug),))] >= 7

@@ -155,3 +155,18 @@ def test_alert_noise_and_alerts_per_incident(db):
     alert(5, incident=practice)  # practice: left out
     data = sections.alerts_section(team=None, start=datetime(2026, 10, 1, tzinfo=UTC), end=OCT_END, incidents=2)
     assert data == {"total": 4, "noise": 2, "noise_pct": 50.0, "per_incident": 2.0}
+
+
+def test_action_item_burndown(db):
+    from postmortems.models import ActionItem
+
+    a = item(date(2026, 9, 10))  # open since before September's end, overdue from 10 September
+    b = item(date(2026, 10, 20), "done", datetime(2026, 10, 5, tzinfo=UTC))  # closed in October
+    item(date(2026, 10, 25), "wont_do")  # never counted
+    ActionItem.objects.filter(pk__in=[a.pk, b.pk]).update(created_at=datetime(2026, 8, 20, tzinfo=UTC))
+    rows = sections.action_item_burndown(month=OCT, team=None, tz="UTC", months=3)
+    assert rows == [
+        {"month": "2026-08", "open": 2, "overdue": 0},
+        {"month": "2026-09", "open": 2, "overdue": 1},
+        {"month": "2026-10", "open": 1, "overdue": 1},
+    ]
