@@ -166,3 +166,16 @@ def test_admin_change_form_rejects_time_order_and_changes_nothing(manager_client
     incident.refresh_from_db()
     assert incident.detected_at >= later - timedelta(minutes=1)
     assert not incident.events.filter(kind="times_corrected").exists()
+
+
+def test_changelist_count_is_capped(manager_client, monkeypatch):
+    from incidents.admin import CappedCountPaginator
+
+    monkeypatch.setattr(CappedCountPaginator, "cap", 5)
+    IncidentFactory.create_batch(8)
+    with CaptureQueriesContext(connection) as queries:
+        response = manager_client.get(CHANGELIST)
+    assert response.status_code == 200
+    counts = [q["sql"] for q in queries.captured_queries if "COUNT(" in q["sql"].upper()]
+    assert any("LIMIT 6" in sql for sql in counts)  # never an unbounded COUNT(*) over every incident
+    assert all("LIMIT" in sql for sql in counts)
