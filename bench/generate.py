@@ -16,6 +16,7 @@ rotations of a team with disjoint members (the exclusion constraint), done ⇔ c
 from __future__ import annotations
 
 import argparse
+import heapq
 import json
 import os
 import random
@@ -78,6 +79,7 @@ SCALES = {
     "1m": Scale("1m", 1_000_000, 5_000_000, 100_000, 300_000, 5),
 }
 TEAMS, SERVICES, USERS, ROTATIONS = 40, 200, 2_000, 100
+NOISE_FP_BASE = 10**12  # fingerprints of alerts without an incident (those of incidents count from 1)
 YEARS = 5
 TIME_ZONES = ["UTC", "Europe/Berlin", "America/New_York", "Asia/Tokyo", "Europe/London", "America/Los_Angeles"]
 SEVERITIES = [("P0", 0.02), ("P1", 0.10), ("P2", 0.30), ("P3", 0.58)]
@@ -456,36 +458,45 @@ def load_incidents(scale: Scale, rng: random.Random, now: datetime, ref: dict) -
     )  # fmt: skip
 
     def alerts() -> Iterator[tuple]:
-        """Alert-sourced incidents get their group's alerts; the rest are noise without an incident."""
-        n_alert_incidents = sum(1 for row in plan if row[0] % 10 < 7)
-        attached = min(scale.alerts, int(n_alert_incidents * 3))
-        per_incident = attached / max(n_alert_incidents, 1)
-        written, fp = 0, 0
-        for i, _declared_at, severity, status, service, _, _started, detected, *_rest in plan:
-            if i % 10 >= 7:
-                continue
-            k = int(per_incident) + (rng.random() < per_incident % 1)
-            open_ = status in Incident.OPEN_STATUSES
-            for j in range(max(k, 1)):
-                fp += 1
-                name = ALERTNAMES[(i + j) % len(ALERTNAMES)]
-                firing = open_ and j == 0
-                starts = detected + j * minute
-                received = starts + rng.randint(0, 30) * timedelta(seconds=1)
-                ends = None if firing else received + rng.randint(1, 240) * minute
-                yield _alert(fp, service, f"{{}}:{{service=\"{service}\",incident=\"{i}\"}}", name, severity,
-                             starts, ends, received, i, firing, "")  # fmt: skip
-                written += 1
-        noise = scale.alerts - written
-        for _ in range(noise):
-            fp += 1
-            service = services[_bisect(cumulative, rng.random() * acc)][0]
-            received = begin + timedelta(seconds=rng.random() * span)
-            name = ALERTNAMES[fp % len(ALERTNAMES)]
-            suppressed = rng.choice(["informational", "flap", "maintenance", "informational"])
-            yield _alert(fp, service, f"{{}}:{{alertname=\"{name}\",service=\"{service}\"}}", name,
-                         "" if suppressed == "informational" else "P3", received, received + 3 * minute,
-                         received, None, False, suppressed)  # fmt: skip
+        """Alert-sourced incidents get their group's alerts; the rest are noise without an incident. Written in
+        the order they would have arrived (received_at), as a running Firebreak writes them: a month's alerts
+        then sit together on disk, as in production, rather than spread over the whole table."""
+        sourced = [row for row in plan if row[0] % 10 < 7]
+        attached = min(scale.alerts, int(len(sourced) * 3))
+        per_incident = attached / max(len(sourced), 1)
+        counts = [max(int(per_incident) + (rng.random() < per_incident % 1), 1) for _ in sourced]
+        noise_count = max(scale.alerts - sum(counts), 0)
+
+        def attached_alerts() -> Iterator[tuple]:
+            fp = 0
+            for (i, _declared_at, severity, status, service, _, _started, detected, *_rest), k in zip(
+                sourced, counts, strict=True
+            ):
+                open_ = status in Incident.OPEN_STATUSES
+                for j in range(k):
+                    fp += 1
+                    name = ALERTNAMES[(i + j) % len(ALERTNAMES)]
+                    firing = open_ and j == 0
+                    starts = detected + j * minute
+                    received = starts + rng.randint(0, 30) * timedelta(seconds=1)
+                    ends = None if firing else received + rng.randint(1, 240) * minute
+                    yield _alert(fp, service, f"{{}}:{{service=\"{service}\",incident=\"{i}\"}}", name, severity,
+                                 starts, ends, received, i, firing, "")  # fmt: skip
+
+        def noise_alerts() -> Iterator[tuple]:
+            offsets = sorted(rng.random() * span for _ in range(noise_count))
+            for n, offset in enumerate(offsets):
+                fp = NOISE_FP_BASE + n
+                service = services[_bisect(cumulative, rng.random() * acc)][0]
+                received = begin + timedelta(seconds=offset)
+                name = ALERTNAMES[fp % len(ALERTNAMES)]
+                suppressed = rng.choice(["informational", "flap", "maintenance", "informational"])
+                yield _alert(fp, service, f"{{}}:{{alertname=\"{name}\",service=\"{service}\"}}", name,
+                             "" if suppressed == "informational" else "P3", received, received + 3 * minute,
+                             received, None, False, suppressed)  # fmt: skip
+
+        # both streams are (nearly) in received order; merge them on received_at (column 10 of the row)
+        yield from heapq.merge(attached_alerts(), noise_alerts(), key=lambda row: row[10])
 
     copy_rows(
         Alert,

@@ -5,6 +5,7 @@ Each section is one or two SQL statements; the number of queries does not grow w
 from __future__ import annotations
 
 from datetime import date, datetime
+from zoneinfo import ZoneInfo
 
 from django.db import connection
 from django.db.models import Count, F, OuterRef, Q, Subquery
@@ -115,26 +116,43 @@ def postmortem_status_subquery() -> Subquery:
     return Subquery(Postmortem.objects.filter(incidents=OuterRef("pk")).order_by("-id").values("status")[:1])
 
 
+# As `incidents.alerting.selectors.alert_noise`: grouped per incident first, each incident then read by primary key,
+# so that PostgreSQL does not hash the whole incident table to learn which few are practice (bench/RESULTS.md).
+ALERTS_SECTION_SQL = """
+WITH per_incident AS MATERIALIZED (
+    SELECT a.incident_id, count(*) AS alerts,
+           count(*) FILTER (WHERE NOT a.actionable OR a.suppressed = 'flap') AS not_actionable
+    FROM incidents_alert a {team_join}
+    WHERE a.received_at >= %(start)s AND a.received_at < %(end)s {team_filter}
+    GROUP BY 1
+)
+SELECT coalesce(sum(alerts), 0), coalesce(sum(not_actionable) FILTER (WHERE incident_id IS NULL), 0)
+FROM per_incident p
+WHERE p.incident_id IS NULL
+   OR NOT (SELECT i.is_practice FROM incidents_incident i WHERE i.id = p.incident_id)
+"""
+
+
 def alerts_section(*, team: Team | None, start: datetime, end: datetime, incidents: int) -> dict:
     """Alert noise: the share of deduplicated alerts of M (one row per alert, repeats folded in), not tied to a
     practice incident, that led to no incident and were not actionable — informational alerts, and flaps
-    that resolved within their route's delay (counted as noise); plus alerts per counted incident."""
-    from incidents.models import Alert
-
-    alerts = Alert.objects.filter(received_at__gte=start, received_at__lt=end).exclude(incident__is_practice=True)
-    if team is not None:
-        alerts = alerts.filter(integration__service__team=team)
-    row = alerts.aggregate(
-        total=Count("pk"),
-        noise=Count(
-            "pk", filter=Q(incident__isnull=True) & (Q(actionable=False) | Q(suppressed=Alert.Suppressed.FLAP))
+    that resolved within their route's delay (counted as noise); plus alerts per counted incident. One query."""
+    sql = ALERTS_SECTION_SQL.format(
+        team_join=(
+            "JOIN incidents_integration ti ON ti.id = a.integration_id "
+            "JOIN incidents_service ts ON ts.id = ti.service_id"
+            if team is not None
+            else ""
         ),
+        team_filter="AND ts.team_id = %(team_id)s" if team is not None else "",
     )
-    total = row["total"]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, {"start": start, "end": end, "team_id": team.pk if team is not None else None})
+        total, noise = cursor.fetchone()
     return {
         "total": total,
-        "noise": row["noise"],
-        "noise_pct": None if not total else round(100 * row["noise"] / total, 1),
+        "noise": noise,
+        "noise_pct": None if not total else round(100 * noise / total, 1),
         "per_incident": None if not incidents else round(total / incidents, 1),
     }
 
@@ -151,44 +169,56 @@ def game_days_section(*, team: Team | None, start: datetime, end: datetime) -> l
     ]
 
 
+# One scan of the action items, whatever the number of months: each item is placed by `width_bucket` (how many
+# month ends are at or before its creation, completion and due date), grouped, and the months are summed from
+# those few groups in Python. The first form joined every item to every month end (12 × the table: 1.2 s at
+# 300,000 items, bench/RESULTS.md).
 BURNDOWN_SQL = """
-SELECT m.month_end,
-       COUNT(a.id) FILTER (WHERE a.created_at < m.month_end
-                           AND (a.completed_at IS NULL OR a.completed_at >= m.month_end)),
-       COUNT(a.id) FILTER (WHERE a.created_at < m.month_end
-                           AND (a.completed_at IS NULL OR a.completed_at >= m.month_end)
-                           AND a.due_on < (m.month_end AT TIME ZONE %s)::date)
-FROM unnest(%s::timestamptz[]) AS m(month_end)
-LEFT JOIN postmortems_actionitem a ON a.status <> 'wont_do' {team_filter}
-GROUP BY m.month_end ORDER BY m.month_end
+SELECT width_bucket(a.created_at, %s::timestamptz[]) AS created,
+       CASE WHEN a.completed_at IS NULL THEN NULL ELSE width_bucket(a.completed_at, %s::timestamptz[]) END AS done,
+       width_bucket(a.due_on, %s::date[]) AS due,
+       COUNT(*)
+FROM postmortems_actionitem a
+WHERE a.status <> 'wont_do' AND a.created_at < %s {team_filter}
+GROUP BY 1, 2, 3
 """
 
 
 def action_item_burndown(*, month: Month, team: Team | None, tz: str, months: int = 12) -> list[dict]:
-    """Open (and overdue) action items at the end of each of the last `months` months; one query."""
+    """Open (and overdue) action items at the end of each of the last `months` months; one query.
+
+    Open at a month's end: created before it and not completed before it (won't-do items never count).
+    Overdue: open, and due before that end's date in `tz`."""
     ends, labels, cursor = [], [], month
     for _ in range(months):
         ends.append(cursor.bounds(tz)[1])
         labels.append(str(cursor))
         cursor = cursor.previous()
+    ends, labels = ends[::-1], labels[::-1]
+    zone = ZoneInfo(tz)
+    dates = [end.astimezone(zone).date() for end in ends]
     team_filter = "AND a.team_id = %s" if team is not None else ""
-    params = [tz, ends[::-1]] + ([team.pk] if team is not None else [])
+    params = [ends, ends, dates, ends[-1]] + ([team.pk] if team is not None else [])
     with connection.cursor() as db:
         db.execute(BURNDOWN_SQL.format(team_filter=team_filter), params)
-        rows = db.fetchall()
-    return [
-        {"month": label, "open": open_, "overdue": overdue}
-        for label, (_, open_, overdue) in zip(labels[::-1], rows, strict=True)
-    ]
+        groups = db.fetchall()
+    rows = []
+    # with k month ends at or before a time, the time is before month end number k + 1 (1-based), and after
+    for k, label in enumerate(labels, start=1):
+        open_ = overdue = 0
+        for created, done, due, count in groups:
+            if created < k and (done is None or done >= k):
+                open_ += count
+                if due is not None and due < k:  # no due date: never overdue
+                    overdue += count
+        rows.append({"month": label, "open": open_, "overdue": overdue})
+    return rows
 
 
 def noisiest_alerts(*, team: Team | None, start: datetime, end: datetime) -> list[dict]:
     from incidents.alerting.selectors import alert_noise
 
-    rows = alert_noise(since=start, until=end, limit=10 if team is None else 50)
-    if team is not None:
-        services = set(team.services.values_list("name", flat=True))
-        rows = [row for row in rows if row.service in services]
+    rows = alert_noise(since=start, until=end, limit=5, team_id=team.pk if team is not None else None)
     return [
         {
             "integration": row.integration,
@@ -197,7 +227,7 @@ def noisiest_alerts(*, team: Team | None, start: datetime, end: datetime) -> lis
             "received": row.received,
             "without_incident": row.without_incident,
         }
-        for row in rows[:5]
+        for row in rows
     ]
 
 

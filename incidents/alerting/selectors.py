@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from django.conf import settings
-from django.db.models import Count, F, Q, QuerySet, Subquery, Sum
-from django.db.models.fields.json import KeyTextTransform
+from django.db import connection
+from django.db.models import QuerySet, Subquery
 
 from incidents.models import Alert, Incident, Integration, MaintenanceWindow, Service
 
@@ -92,42 +92,86 @@ class AlertNoise:
     acknowledged: int  # led to an incident someone acknowledged that was not a false positive
 
 
-def alert_noise(*, since: datetime, until: datetime | None = None, limit: int = 50) -> list[AlertNoise]:
-    """Per integration and alert name, noisiest first: one aggregate query (the metrics issue builds on it)."""
-    rows = Alert.objects.filter(received_at__gte=since)
-    if until is not None:
-        rows = rows.filter(received_at__lt=until)
-    rows = (
-        rows.annotate(alertname=KeyTextTransform("alertname", "labels"))
-        .values("integration_id", "alertname")
-        .annotate(
-            integration_name=F("integration__name"),
-            service_name=F("integration__service__name"),
-            n_alerts=Count("id"),
-            n_received=Sum("repeat_count"),
-            n_suppressed=Count("id", filter=~Q(suppressed="")),
-            n_flaps=Count("id", filter=Q(suppressed=Alert.Suppressed.FLAP)),
-            n_without_incident=Count("id", filter=Q(incident__isnull=True)),
-            n_acknowledged=Count(
-                "id",
-                filter=Q(incident__acknowledged_at__isnull=False) & ~Q(incident__closure_reason="false_positive"),
-            ),
-        )
-        .order_by("-n_received", "integration_id", "alertname")[:limit]
+# Two steps in one statement. The month's alerts are grouped per (integration, alert name, incident) first; each
+# group's incident is then read by primary key (a scalar subquery: PostgreSQL runs it per group, on the index).
+# Joining every alert to incidents instead made PostgreSQL hash the whole incident table (a parallel scan of
+# 1,000,000 rows for 84,000 alerts: bench/RESULTS.md, monthly report).
+ALERT_NOISE_SQL = """
+WITH per_incident AS MATERIALIZED (
+    SELECT a.integration_id, a.labels ->> 'alertname' AS alertname, a.incident_id,
+           count(*) AS alerts, sum(a.repeat_count) AS received,
+           count(*) FILTER (WHERE a.suppressed <> '') AS suppressed,
+           count(*) FILTER (WHERE a.suppressed = 'flap') AS flaps
+    FROM incidents_alert a {team_join}
+    WHERE a.received_at >= %(since)s {until} {team_filter}
+    GROUP BY 1, 2, 3
+), with_ack AS (
+    SELECT p.*,
+           CASE WHEN p.incident_id IS NULL THEN false ELSE (
+               SELECT i.acknowledged_at IS NOT NULL AND i.closure_reason IS DISTINCT FROM 'false_positive'
+               FROM incidents_incident i WHERE i.id = p.incident_id) END AS acknowledged
+    FROM per_incident p
+), per_name AS (
+    SELECT integration_id, alertname, sum(alerts) AS alerts, sum(received) AS received,
+           sum(suppressed) AS suppressed, sum(flaps) AS flaps,
+           coalesce(sum(alerts) FILTER (WHERE incident_id IS NULL), 0) AS without_incident,
+           coalesce(sum(alerts) FILTER (WHERE acknowledged), 0) AS acknowledged
+    FROM with_ack
+    GROUP BY 1, 2
+    ORDER BY received DESC, integration_id, alertname
+    LIMIT %(limit)s
+)
+SELECT n.integration_id, g.name, s.name, n.alertname, n.alerts, n.received, n.suppressed, n.flaps,
+       n.without_incident, n.acknowledged
+FROM per_name n
+JOIN incidents_integration g ON g.id = n.integration_id
+JOIN incidents_service s ON s.id = g.service_id
+ORDER BY n.received DESC, n.integration_id, n.alertname
+"""
+
+
+def alert_noise(
+    *, since: datetime, until: datetime | None = None, limit: int = 50, team_id: int | None = None
+) -> list[AlertNoise]:
+    """Per integration and alert name, noisiest first (most notifications received): one query. With `team_id`,
+    only the alerts of integrations of that team's services (the metrics issue builds on it)."""
+    sql = ALERT_NOISE_SQL.format(
+        until="AND a.received_at < %(until)s" if until is not None else "",
+        team_join=(
+            "JOIN incidents_integration ti ON ti.id = a.integration_id "
+            "JOIN incidents_service ts ON ts.id = ti.service_id"
+            if team_id is not None
+            else ""
+        ),
+        team_filter="AND ts.team_id = %(team_id)s" if team_id is not None else "",
     )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, {"since": since, "until": until, "limit": limit, "team_id": team_id})
+        rows = cursor.fetchall()
     return [
         AlertNoise(
-            integration_id=row["integration_id"],
-            integration=row["integration_name"],
-            service=row["service_name"],
-            alertname=row["alertname"] or "",
-            alerts=row["n_alerts"],
-            received=row["n_received"],
-            deduplicated=row["n_received"] - row["n_alerts"],
-            suppressed=row["n_suppressed"],
-            flaps=row["n_flaps"],
-            without_incident=row["n_without_incident"],
-            acknowledged=row["n_acknowledged"],
+            integration_id=integration_id,
+            integration=integration,
+            service=service,
+            alertname=alertname or "",
+            alerts=alerts,
+            received=received,
+            deduplicated=received - alerts,
+            suppressed=suppressed,
+            flaps=flaps,
+            without_incident=without_incident,
+            acknowledged=acknowledged,
         )
-        for row in rows
+        for (
+            integration_id,
+            integration,
+            service,
+            alertname,
+            alerts,
+            received,
+            suppressed,
+            flaps,
+            without_incident,
+            acknowledged,
+        ) in rows
     ]

@@ -87,10 +87,11 @@ def integration_count_request(*, integration: Integration, now: datetime | None 
     """Count a request in the integration's current one-minute window.
 
     Returns None when it is within `rate_limit_per_minute`, else the seconds until the next window
-    (the `Retry-After`). One UPDATE … RETURNING: exact under any number of web processes."""
+    (the `Retry-After`). One UPDATE … RETURNING, atomic on its own (no transaction around it: BEGIN and COMMIT
+    would be two more round trips per request): exact under any number of web processes."""
     now = now or _now()
     window = now.replace(second=0, microsecond=0)
-    with transaction.atomic(), connection.cursor() as cursor:
+    with connection.cursor() as cursor:
         cursor.execute(
             "UPDATE incidents_integration SET "
             "rate_window_count = CASE WHEN rate_window_start = %s THEN rate_window_count + 1 ELSE 1 END, "
@@ -118,8 +119,117 @@ class ReceiveResult:
 
 def _lock(name: str) -> None:
     """A transaction-scoped PostgreSQL advisory lock: concurrent posts of one group or alert queue up."""
+    _lock_all([name])
+
+
+def _lock_all(names: list[str]) -> None:
+    """Advisory locks on every name, in the order given, in one round trip (a function scan of `unnest` runs
+    in array order, so every request takes its locks in the same order: no deadlock between two requests)."""
+    if not names:
+        return
     with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", [name])
+        cursor.execute(
+            "SELECT count(pg_advisory_xact_lock(hashtextextended(name, 0))) FROM unnest(%s::text[]) AS name",
+            [names],
+        )
+
+
+class _Batch:
+    """What one request needs more than once, read once: the firing alerts of its fingerprints (one query),
+    the maintenance state of a service and the open incident of a group (once each), and the new alerts,
+    inserted together by `flush` (one INSERT). A request of N alerts joining an open incident runs the same
+    number of queries whatever N is (bench/RESULTS.md)."""
+
+    def __init__(self, *, integration: Integration, items: list[IncomingAlert], now: datetime, result: ReceiveResult):
+        self.integration, self.now, self.result = integration, now, result
+        self.routes = routing.integration_routes(integration=integration)
+        self.firing: dict[str, Alert] = {
+            alert.fingerprint: alert
+            for alert in Alert.objects.select_for_update().filter(
+                integration=integration,
+                fingerprint__in={item.fingerprint for item in items},
+                status=Alert.Status.FIRING,
+            )
+        }
+        self.pending: list[Alert] = []
+        self.repeated: dict[int, Alert] = {}  # saved rows fired again, by id
+        self._maintenance: dict[int, bool] = {}
+        self._group_incident: dict[str, Incident | None] = {}
+
+    def in_maintenance(self, service: Service) -> bool:
+        if service.pk not in self._maintenance:
+            self._maintenance[service.pk] = selectors.service_in_maintenance(service=service, at=self.now) is not None
+        return self._maintenance[service.pk]
+
+    def group_incident(self, group_key: str) -> Incident | None:
+        if group_key not in self._group_incident:
+            self._group_incident[group_key] = selectors.group_open_incident(
+                integration=self.integration, group_key=group_key
+            )
+        return self._group_incident[group_key]
+
+    def fire(self, item: IncomingAlert) -> Alert:
+        existing = self.firing.get(item.fingerprint)
+        if existing is not None:
+            self.result.deduplicated += 1
+            _repeat(existing=existing, item=item, now=self.now)
+            if existing.pk is not None:
+                self.repeated[existing.pk] = existing
+            return existing
+        now = self.now
+        decision = routing.route_alert(integration=self.integration, routes=self.routes, labels=item.labels)
+        alert = Alert(
+            integration=self.integration,
+            fingerprint=item.fingerprint,
+            group_key=item.group_key,
+            status=Alert.Status.FIRING,
+            title=item.title,
+            labels=item.labels,
+            annotations=item.annotations,
+            starts_at=item.starts_at or now,
+            ends_at=item.ends_at,
+            received_at=now,
+            last_received_at=now,
+            route_id=decision.route_id,
+            service=decision.service,
+            severity=decision.severity or "",
+            actionable=decision.severity is not None,
+            raw=item.raw,
+        )
+        if not alert.actionable:
+            alert.suppressed = Alert.Suppressed.INFORMATIONAL
+        elif self.in_maintenance(decision.service):
+            alert.suppressed = Alert.Suppressed.MAINTENANCE
+        else:
+            incident = self.group_incident(item.group_key)
+            if incident is not None:
+                alert.incident = incident
+                self._group_incident[item.group_key] = _raise_severity(incident=incident, alert=alert)
+            elif decision.flap_delay.total_seconds() > 0:
+                alert.incident_due_at = now + decision.flap_delay
+            else:
+                alert.incident = _declare_incident(alert=alert, now=now)
+                self._group_incident[item.group_key] = alert.incident
+                self.result.incidents_opened.append(alert.incident)
+        self.result.created += 1
+        self.firing[item.fingerprint] = alert
+        self.pending.append(alert)
+        return alert
+
+    def flush(self) -> None:
+        """Write the repeats (one UPDATE) and insert the new alerts (one INSERT), then schedule the flap-delay
+        tasks of those that wait."""
+        if self.repeated:
+            Alert.objects.bulk_update(list(self.repeated.values()), REPEAT_FIELDS)
+            self.repeated = {}
+        if not self.pending:
+            return
+        Alert.objects.bulk_create(self.pending)
+        for alert in self.pending:
+            if alert.incident_id is None and alert.incident_due_at is not None:
+                delay = (alert.incident_due_at - self.now).total_seconds()
+                transaction.on_commit(partial(_schedule_open, alert_id=alert.pk, countdown=delay))
+        self.pending = []
 
 
 def alerts_receive(*, integration: Integration, alerts: list[IncomingAlert]) -> ReceiveResult:
@@ -130,37 +240,42 @@ def alerts_receive(*, integration: Integration, alerts: list[IncomingAlert]) -> 
     firing, known fingerprint → the same row, repeat_count + 1 (no second incident).
     resolved → the alert resolves; still waiting for its flap delay: suppressed as a flap, no incident ever;
     the incident auto-resolves when none of its alerts fires any more (per-integration switch).
-    PagerDuty acknowledge → the alert and its incident are acknowledged."""
+    PagerDuty acknowledge → the alert and its incident are acknowledged.
+
+    Alerts are handled in the order sent. New firing alerts are inserted together (`_Batch.flush`) at the
+    end, or before a resolution or acknowledgement that may concern them."""
     result = ReceiveResult()
     now = _now()
     with transaction.atomic():
-        for group_key in sorted({item.group_key for item in alerts}):
-            _lock(f"alert-group:{integration.pk}:{group_key}")
-        for fingerprint in sorted({item.fingerprint for item in alerts}):
-            _lock(f"alert:{integration.pk}:{fingerprint}")
-        routes = routing.integration_routes(integration=integration)
+        _lock_all(
+            [f"alert-group:{integration.pk}:{key}" for key in sorted({item.group_key for item in alerts})]
+            + [f"alert:{integration.pk}:{fingerprint}" for fingerprint in sorted({item.fingerprint for item in alerts})]
+        )
+        batch = _Batch(integration=integration, items=alerts, now=now, result=result)
         touched: set[int] = set()
         for item in alerts:
-            existing = (
-                Alert.objects.select_for_update()
-                .filter(integration=integration, fingerprint=item.fingerprint, status=Alert.Status.FIRING)
-                .first()
-            )
             if item.action == "acknowledge":
-                alert = _acknowledge(existing=existing, now=now)
+                batch.flush()
+                alert = _acknowledge(existing=batch.firing.get(item.fingerprint), now=now)
             elif item.status == Alert.Status.FIRING:
-                alert = _fire(
-                    integration=integration, routes=routes, item=item, existing=existing, now=now, result=result
-                )
+                alert = batch.fire(item)
             else:
-                alert = _resolve(integration=integration, routes=routes, item=item, existing=existing, now=now)
+                batch.flush()
+                alert = _resolve(
+                    integration=integration,
+                    routes=batch.routes,
+                    item=item,
+                    existing=batch.firing.pop(item.fingerprint, None),
+                    now=now,
+                )
                 if alert is not None:
                     result.resolved += 1
                     if alert.incident_id:
                         touched.add(alert.incident_id)
             if alert is not None:
                 result.alerts.append(alert)
-        if integration.auto_resolve:
+        batch.flush()
+        if integration.auto_resolve and touched:
             for incident in Incident.objects.filter(pk__in=touched, status__in=Incident.OPEN_STATUSES):
                 if not Alert.objects.filter(incident=incident, status=Alert.Status.FIRING).exists():
                     result.incidents_resolved.append(
@@ -171,65 +286,16 @@ def alerts_receive(*, integration: Integration, alerts: list[IncomingAlert]) -> 
     return result
 
 
-def _fire(
-    *,
-    integration: Integration,
-    routes: list,
-    item: IncomingAlert,
-    existing: Alert | None,
-    now: datetime,
-    result: ReceiveResult,
-) -> Alert:
-    if existing is not None:
-        existing.repeat_count += 1
-        existing.last_received_at = now
-        existing.labels, existing.annotations, existing.raw = item.labels, item.annotations, item.raw
-        existing.title = item.title or existing.title
-        existing.ends_at = item.ends_at if item.ends_at and item.ends_at >= existing.starts_at else existing.ends_at
-        existing.save(
-            update_fields=["repeat_count", "last_received_at", "labels", "annotations", "raw", "title", "ends_at"]
-        )
-        result.deduplicated += 1
-        return existing
-    decision = routing.route_alert(integration=integration, routes=routes, labels=item.labels)
-    alert = Alert(
-        integration=integration,
-        fingerprint=item.fingerprint,
-        group_key=item.group_key,
-        status=Alert.Status.FIRING,
-        title=item.title,
-        labels=item.labels,
-        annotations=item.annotations,
-        starts_at=item.starts_at or now,
-        ends_at=item.ends_at,
-        received_at=now,
-        last_received_at=now,
-        route_id=decision.route_id,
-        service=decision.service,
-        severity=decision.severity or "",
-        actionable=decision.severity is not None,
-        raw=item.raw,
-    )
-    open_now = False
-    if not alert.actionable:
-        alert.suppressed = Alert.Suppressed.INFORMATIONAL
-    elif selectors.service_in_maintenance(service=decision.service, at=now):
-        alert.suppressed = Alert.Suppressed.MAINTENANCE
-    else:
-        alert.incident = selectors.group_open_incident(integration=integration, group_key=item.group_key)
-        if alert.incident is None and decision.flap_delay.total_seconds() > 0:
-            alert.incident_due_at = now + decision.flap_delay
-        elif alert.incident is None:
-            open_now = True
-    alert.save()
-    result.created += 1
-    if open_now:
-        result.incidents_opened.append(_declare_for(alert=alert, now=now))
-    elif alert.incident is not None:
-        _raise_severity(incident=alert.incident, alert=alert)
-    elif alert.incident_due_at is not None:
-        transaction.on_commit(partial(_schedule_open, alert_id=alert.pk, countdown=decision.flap_delay.total_seconds()))
-    return alert
+REPEAT_FIELDS = ["repeat_count", "last_received_at", "labels", "annotations", "raw", "title", "ends_at"]
+
+
+def _repeat(*, existing: Alert, item: IncomingAlert, now: datetime) -> None:
+    """The same fingerprint firing again: one row, counted. The caller writes it (`_Batch.flush`)."""
+    existing.repeat_count += 1
+    existing.last_received_at = now
+    existing.labels, existing.annotations, existing.raw = item.labels, item.annotations, item.raw
+    existing.title = item.title or existing.title
+    existing.ends_at = item.ends_at if item.ends_at and item.ends_at >= existing.starts_at else existing.ends_at
 
 
 def _schedule_open(*, alert_id: int, countdown: float) -> None:
@@ -317,15 +383,18 @@ def _incident_summary(alert: Alert) -> str:
     return "\n".join(lines)
 
 
-def _raise_severity(*, incident: Incident, alert: Alert) -> None:
-    """An alert joining an open incident with a higher severity raises it (never lowers: people may have)."""
+def _raise_severity(*, incident: Incident, alert: Alert) -> Incident:
+    """An alert joining an open incident with a higher severity raises it (never lowers: people may have).
+    Returns the incident as it now is."""
     if alert.severity and alert.severity < incident.severity:  # "P0" < "P1": more severe
-        lifecycle.incident_update(incident=incident, actor=None, severity=alert.severity)
+        return lifecycle.incident_update(incident=incident, actor=None, severity=alert.severity)
+    return incident
 
 
-def _declare_for(*, alert: Alert, now: datetime) -> Incident:
-    """Inside the receiving transaction: declare the incident of this alert's group and attach the alert."""
-    incident = lifecycle.incident_declare(
+def _declare_incident(*, alert: Alert, now: datetime) -> Incident:
+    """Inside the receiving transaction: declare the incident of this alert's group (the alert may not be
+    saved yet; the caller attaches it)."""
+    return lifecycle.incident_declare(
         title=(alert.title or alert.labels.get("alertname") or f"Alert from {alert.integration.name}")[:200],
         severity=alert.severity,
         service=alert.service,
@@ -334,6 +403,11 @@ def _declare_for(*, alert: Alert, now: datetime) -> Incident:
         detected_at=min(alert.starts_at, now),  # clocks of monitoring hosts may run ahead
         source=Incident.Source.ALERT,
     )
+
+
+def _declare_for(*, alert: Alert, now: datetime) -> Incident:
+    """A saved alert whose flap delay has passed: declare its group's incident and attach the alert."""
+    incident = _declare_incident(alert=alert, now=now)
     alert.incident = incident
     alert.incident_due_at = None
     alert.save(update_fields=["incident", "incident_due_at"])

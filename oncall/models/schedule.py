@@ -12,7 +12,7 @@ from django.contrib.postgres.fields import DateTimeRangeField, RangeOperators
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
-from django.db.models import F, Q
+from django.db.models import F, Func, Q
 
 from oncall.models.core import Team, validate_time_zone
 
@@ -205,6 +205,13 @@ class Shift(models.Model):
             # who is on call at t (the gist index of the overlap constraint serves `period @> t` per rotation);
             # a person's upcoming shifts (iCal per person, reminders)
             models.Index(fields=["user", "slot"], name="oncall_shift_user_slot_idx"),
+            # the next shifts of some rotations (`period__startswith__gt=t`: escalation targets, who is on call next)
+            # without reading every shift of the year (bench/RESULTS.md, on-call)
+            models.Index(
+                F("rotation"),
+                Func(F("period"), function="lower", output_field=models.DateTimeField()),
+                name="oncall_shift_rot_start_idx",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from django.db.models import Prefetch, QuerySet
 
 from oncall.models import EscalationPolicy, EscalationStep, EscalationTarget, Shift, TeamMembership
-from oncall.selectors.schedule import next_shift_after
+from oncall.selectors.schedule import current_shifts, next_shift_after, next_shifts
 
 
 def policies_with_steps() -> QuerySet:
@@ -39,8 +39,6 @@ class TargetResolver:
     """Resolves targets of many policies at one instant in a fixed number of queries (three), so the API and
     admin lists do not grow a query per step."""
 
-    NEXT_WINDOW = timedelta(days=15)  # a slot is at most 7 days: the next different holder is within two
-
     def __init__(self, policies: list[EscalationPolicy], at: datetime) -> None:
         self.at = at
         targets = [t for p in policies for s in p.steps.all() for t in s.targets.all()]
@@ -54,26 +52,8 @@ class TargetResolver:
         self.following: dict[int, Shift] = {}
         self.managers: dict[int, list] = {team_id: [] for team_id in team_ids}
         if rotation_ids:
-            self.current = {
-                s.rotation_id: s
-                for s in Shift.objects.filter(rotation_id__in=rotation_ids, period__contains=at).select_related("user")
-            }
-            upcoming = (
-                Shift.objects.filter(
-                    rotation_id__in=rotation_ids,
-                    period__startswith__gt=at,
-                    period__startswith__lte=at + self.NEXT_WINDOW,
-                )
-                .select_related("user")
-                .order_by("rotation_id", "period")
-            )
-            for shift in upcoming:
-                now_shift = self.current.get(shift.rotation_id)
-                if shift.rotation_id in self.following:
-                    continue
-                if now_shift is not None and now_shift.user_id is not None and shift.user_id == now_shift.user_id:
-                    continue
-                self.following[shift.rotation_id] = shift
+            self.current = current_shifts(rotation_ids=sorted(rotation_ids), at=at)
+            self.following = next_shifts(rotation_ids=sorted(rotation_ids), current=self.current, at=at, fallback=False)
         if team_ids:
             memberships = TeamMembership.objects.filter(team_id__in=team_ids, role=TeamMembership.Role.MANAGER)
             for membership in memberships.select_related("user").order_by("user__username"):
@@ -88,9 +68,17 @@ class TargetResolver:
             shift = self.current.get(target.rotation_id)
         else:
             shift = self.following.get(target.rotation_id)
-            if shift is None:  # nothing within the window: ask without one
+            if shift is None:  # nothing different within the window: ask without one
                 shift = next_shift_after(rotation_id=target.rotation_id, at=self.at)
         return [shift.user] if shift is not None and shift.user is not None else []  # a gap is nobody
+
+
+def _with_steps(policy: EscalationPolicy) -> EscalationPolicy:
+    """The policy with its steps and targets prefetched (two more queries), unless they already are: a chain
+    then costs the same number of queries whatever its number of steps and targets."""
+    if "steps" in getattr(policy, "_prefetched_objects_cache", {}):
+        return policy
+    return policies_with_steps().get(pk=policy.pk)
 
 
 def _steps(policy: EscalationPolicy) -> list[EscalationStep]:
@@ -104,6 +92,7 @@ def escalation_chain(
 
     A step whose targets resolve to nobody (a gap) has no wait: the next step starts at once. Pass a
     `TargetResolver` built for many policies to resolve them all in a fixed number of queries."""
+    policy = _with_steps(policy)
     resolver = resolver or TargetResolver([policy], at)
     steps = _steps(policy)
     resolved_once = []
@@ -134,6 +123,7 @@ def escalation_chain(
 
 def escalation_paged_at(*, policy: EscalationPolicy, step: int, at: datetime) -> list:
     """Who is paged at step `step` (0-based, counting repeats) at time `at`; [] past the end or for a gap."""
+    policy = _with_steps(policy)
     steps = _steps(policy)
     if not steps or step < 0 or step >= len(steps) * (policy.repeat + 1):
         return []

@@ -6,10 +6,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.db.backends.postgresql.psycopg_any import DateTimeTZRange
-from django.db.models import BigIntegerField, QuerySet, Value
+from django.db.models import BigIntegerField, Q, QuerySet, Value
 from django.db.models.functions import Cast
 
 from oncall.models import Rotation, Shift
+
+NEXT_WINDOW = timedelta(days=15)  # a slot is at most 7 days: the next different holder is within two
 
 
 def shift_at(*, rotation_id: int, at: datetime) -> Shift | None:
@@ -37,6 +39,44 @@ def next_shift_after(*, rotation_id: int, at: datetime) -> Shift | None:
     return queryset.order_by("period").first()
 
 
+def current_shifts(*, rotation_ids: list[int], at: datetime) -> dict[int, Shift]:
+    """The shift containing `at` of each rotation (with its user), in one query served by the GiST index of the
+    no-overlap constraint. No ordering: the model's default order would join rotations and teams."""
+    if not rotation_ids:
+        return {}
+    rows = Shift.objects.filter(rotation_id__in=rotation_ids, period__contains=at).select_related("user").order_by()
+    return {shift.rotation_id: shift for shift in rows}
+
+
+def next_shifts(
+    *, rotation_ids: list[int], current: dict[int, Shift], at: datetime, fallback: bool = True
+) -> dict[int, Shift]:
+    """Per rotation, the first shift starting after `at` whose holder differs from the current one (or a gap).
+
+    One query returning at most one row per rotation (DISTINCT ON), within NEXT_WINDOW (a slot is at most 7
+    days, so the next different holder is within two); with `fallback`, a rotation with nothing different in
+    the window (a long override) asks `next_shift_after`, without a window."""
+    if not rotation_ids:
+        return {}
+    differs = Q(rotation_id__in=[r for r in rotation_ids if r not in current or current[r].user_id is None])
+    for rotation_id, shift in current.items():
+        if shift.user_id is not None and rotation_id in rotation_ids:
+            differs |= Q(rotation_id=rotation_id) & ~Q(user_id=shift.user_id)
+    rows = (
+        Shift.objects.filter(differs, period__startswith__gt=at, period__startswith__lte=at + NEXT_WINDOW)
+        .select_related("user")
+        .order_by("rotation_id", "period")
+        .distinct("rotation_id")
+    )
+    found = {shift.rotation_id: shift for shift in rows}
+    for rotation_id in rotation_ids if fallback else ():
+        if rotation_id not in found:
+            nxt = next_shift_after(rotation_id=rotation_id, at=at)
+            if nxt is not None:
+                found[rotation_id] = nxt
+    return found
+
+
 def shifts_in_range(
     *, start: datetime, end: datetime, rotation_id: int | None = None, user_id: int | None = None
 ) -> QuerySet:
@@ -46,9 +86,6 @@ def shifts_in_range(
     if user_id is not None:
         queryset = queryset.filter(user_id=user_id)
     return queryset.select_related("rotation__team", "user", "planned_user").order_by("period", "rotation_id")
-
-
-NEXT_WINDOW = timedelta(days=15)
 
 
 @dataclass(frozen=True)
@@ -70,32 +107,8 @@ def oncall_now(*, at: datetime, team_id: int | None = None) -> list[OnCallEntry]
         rotations = rotations.filter(team_id=team_id)
     rotations = list(rotations)
     ids = [r.pk for r in rotations]
-    current = {
-        s.rotation_id: s for s in Shift.objects.filter(rotation_id__in=ids, period__contains=at).select_related("user")
-    }
-    upcoming: dict[int, Shift] = {}
-    # the next different holder is within two slots (a slot is at most 7 days): read a bounded window, not
-    # every future shift of every rotation (bench/RESULTS.md: 3 s for 100 rotations with a year of shifts)
-    later = (
-        Shift.objects.filter(rotation_id__in=ids, period__startswith__gt=at, period__startswith__lte=at + NEXT_WINDOW)
-        .select_related("user")
-        .order_by("rotation_id", "period")
-    )
-    # the next *different* holder; rows are few per rotation within the horizon, read them in one pass
-    for shift in later.only(
-        "rotation_id", "user_id", "period", "user__username", "user__first_name", "user__last_name", "user__email"
-    ):
-        if shift.rotation_id in upcoming:
-            continue
-        now_shift = current.get(shift.rotation_id)
-        if now_shift is not None and now_shift.user_id is not None and shift.user_id == now_shift.user_id:
-            continue
-        upcoming[shift.rotation_id] = shift
-    for rotation_id in ids:
-        if rotation_id not in upcoming:  # nothing different within the window (long overrides): ask without one
-            nxt = next_shift_after(rotation_id=rotation_id, at=at)
-            if nxt is not None:
-                upcoming[rotation_id] = nxt
+    current = current_shifts(rotation_ids=ids, at=at)
+    upcoming = next_shifts(rotation_ids=ids, current=current, at=at)
     entries = []
     for rotation in rotations:
         shift = current.get(rotation.pk)

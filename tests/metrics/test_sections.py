@@ -155,6 +155,84 @@ def test_alert_noise_and_alerts_per_incident(db):
     alert(5, incident=practice)  # practice: left out
     data = sections.alerts_section(team=None, start=datetime(2026, 10, 1, tzinfo=UTC), end=OCT_END, incidents=2)
     assert data == {"total": 4, "noise": 2, "noise_pct": 50.0, "per_incident": 2.0}
+    other = sections.alerts_section(
+        team=TeamFactory(), start=datetime(2026, 10, 1, tzinfo=UTC), end=OCT_END, incidents=0
+    )
+    assert other == {"total": 0, "noise": 0, "noise_pct": None, "per_incident": None}
+    mine = sections.alerts_section(team=service.team, start=datetime(2026, 10, 1, tzinfo=UTC), end=OCT_END, incidents=2)
+    assert mine == data
+
+
+def test_noisiest_alerts_of_a_team_are_its_own_even_when_others_are_noisier(db):
+    from incidents.alerting.services import integration_create
+    from incidents.models import Alert
+
+    at = datetime(2026, 10, 3, 9, tzinfo=UTC)
+    quiet, loud = ServiceFactory(), ServiceFactory()
+    n = 0
+    for service, names in ((quiet, ["DiskFull"]), (loud, [f"Loud{k}" for k in range(60)])):
+        integration, _ = integration_create(service=service, kind="generic")
+        for name in names:
+            n += 1
+            Alert.objects.create(
+                integration=integration, service=service, fingerprint=f"f{n}", group_key=name,
+                labels={"alertname": name}, starts_at=at, received_at=at, last_received_at=at,
+                repeat_count=100 if service == loud else 2,
+            )  # fmt: skip
+
+    start = datetime(2026, 10, 1, tzinfo=UTC)
+    everyone = sections.noisiest_alerts(team=None, start=start, end=OCT_END)
+    team = sections.noisiest_alerts(team=quiet.team, start=start, end=OCT_END)
+
+    assert len(everyone) == 5
+    assert {row["service"] for row in everyone} == {loud.name}
+    assert team == [
+        {"integration": "generic", "service": quiet.name, "alertname": "DiskFull", "received": 2, "without_incident": 1}
+    ]
+
+
+def test_action_item_burndown_matches_its_definition_on_month_boundaries(db):
+    """Items created, completed and due exactly on month ends (in the report's time zone), and at random, counted
+    as the definition says: open = created before the end and not completed before it; overdue = open and due
+    before the end's date."""
+    import random
+    from zoneinfo import ZoneInfo
+
+    from postmortems.models import ActionItem
+
+    tz = "Europe/Berlin"
+    zone = ZoneInfo(tz)
+    ends = []
+    cursor = OCT
+    for _ in range(4):
+        ends.append(cursor.bounds(tz)[1])
+        cursor = cursor.previous()
+    ends = ends[::-1]
+    rng = random.Random(8)
+    times = [*ends, *(end - timedelta(microseconds=1) for end in ends)]
+    times += [ends[0] - timedelta(days=40) + timedelta(hours=rng.randrange(0, 24 * 160)) for _ in range(30)]
+    specs = []
+    for n in range(60):
+        created = rng.choice(times)
+        completed = rng.choice([None, *[t for t in times if t >= created]])
+        due = rng.choice([None, *{t.astimezone(zone).date() for t in times}])
+        status = "wont_do" if n % 13 == 0 else ("done" if completed else "open")
+        if status == "wont_do":
+            completed = None
+        pk = item(due, status, completed).pk
+        ActionItem.objects.filter(pk=pk).update(created_at=created)
+        specs.append((created, completed, due, status))
+
+    rows = sections.action_item_burndown(month=OCT, team=None, tz=tz, months=4)
+
+    expected = []
+    for end in ends:
+        open_items = [(c, d, u) for c, d, u, s in specs if s != "wont_do" and c < end and (d is None or d >= end)]
+        overdue = [u for _, _, u in open_items if u is not None and u < end.astimezone(zone).date()]
+        expected.append((len(open_items), len(overdue)))
+    assert [(row["open"], row["overdue"]) for row in rows] == expected
+    assert any(count for count, _ in expected)
+    assert any(count for _, count in expected)
 
 
 def test_action_item_burndown(db):

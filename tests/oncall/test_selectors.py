@@ -26,8 +26,8 @@ def test_oncall_now_runs_a_constant_number_of_queries(make_rotation, now, django
     assert all(e.next_holder != e.holder for e in entries)
 
 
-def _policy(rotation, *, repeat=0):
-    policy = EscalationPolicy.objects.create(team=rotation.team, name="Default", repeat=repeat)
+def _policy(rotation, *, repeat=0, name="Default"):
+    policy = EscalationPolicy.objects.create(team=rotation.team, name=name, repeat=repeat)
     first = EscalationStep.objects.create(policy=policy, position=0, delay_minutes=5)
     EscalationTarget.objects.create(step=first, kind=EscalationTarget.Kind.ROTATION_CURRENT, rotation=rotation)
     second = EscalationStep.objects.create(policy=policy, position=1, delay_minutes=10)
@@ -51,6 +51,45 @@ def test_escalation_paged_at_each_step(make_rotation, now):
     assert selectors.escalation_paged_at(policy=policy, step=6, at=now) == []
     chain = selectors.escalation_chain(policy=policy, at=now)
     assert [c.starts_after for c in chain[:3]] == [timedelta(0), timedelta(minutes=5), timedelta(minutes=15)]
+
+
+def test_escalation_chain_runs_a_constant_number_of_queries(make_rotation, now, django_assert_num_queries):
+    rotations = [make_rotation(2, **DAILY) for _ in range(3)]
+    for rotation in rotations:
+        services.rotation_generate(rotation=rotation)
+    small = _policy(rotations[0])
+    large = _policy(rotations[0], repeat=2, name="Large")
+    for position, rotation in enumerate(rotations[1:], start=3):
+        step = EscalationStep.objects.create(policy=large, position=position, delay_minutes=5)
+        for kind in (EscalationTarget.Kind.ROTATION_CURRENT, EscalationTarget.Kind.ROTATION_NEXT):
+            EscalationTarget.objects.create(step=step, kind=kind, rotation=rotation)
+    small, large = EscalationPolicy.objects.get(pk=small.pk), EscalationPolicy.objects.get(pk=large.pk)
+
+    # the policy, its steps and targets (prefetch), current shifts, next shifts, managers
+    with django_assert_num_queries(6):
+        assert selectors.escalation_paged_at(policy=small, step=1, at=now) != []
+    with django_assert_num_queries(6):
+        chain = selectors.escalation_chain(policy=large, at=now)
+    assert len(chain) == 5 * 3
+    expected = [selectors.holder_at(rotation_id=rotation.pk, at=now) for rotation in rotations[1:]]
+    assert chain[3].users == [expected[0], selectors.next_shift_after(rotation_id=rotations[1].pk, at=now).user]
+    assert chain[4].users[0] == expected[1]
+
+
+def test_next_shifts_skip_the_current_holder_and_read_one_row_per_rotation(make_rotation, now):
+    weekly = make_rotation(3, unit=Rotation.Unit.DAILY, handoff_weekday=None, timezone="Europe/Berlin")
+    services.rotation_generate(rotation=weekly)
+    current = selectors.current_shifts(rotation_ids=[weekly.pk], at=now)
+    holder = current[weekly.pk].user
+    # the holder also takes the next slot (an override), so the next *different* holder comes a slot later
+    following = weekly.shifts.filter(period__startswith__gt=now).order_by("period")
+    following.filter(pk=following[0].pk).update(user=holder)
+
+    found = selectors.next_shifts(rotation_ids=[weekly.pk], current=current, at=now)
+
+    assert found[weekly.pk].pk == following[1].pk
+    assert found[weekly.pk].user != holder
+    assert found[weekly.pk] == selectors.next_shift_after(rotation_id=weekly.pk, at=now)
 
 
 def test_escalation_treats_a_gap_as_nobody_and_moves_on_at_once(make_rotation, now):
