@@ -52,6 +52,7 @@ lock:
 BENCH_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/firebreak_bench
 BENCH_SCALE ?= small
 bench: install
+	DATABASE_URL=$(BENCH_DATABASE_URL) $(PY) -m bench.createdb
 	DATABASE_URL=$(BENCH_DATABASE_URL) BENCH_SCALE=$(BENCH_SCALE) DJANGO_DEBUG=true DJANGO_SETTINGS_MODULE=bench.settings \
 		$(PY) manage.py migrate --noinput
 	DATABASE_URL=$(BENCH_DATABASE_URL) BENCH_SCALE=$(BENCH_SCALE) DJANGO_DEBUG=true DJANGO_SETTINGS_MODULE=bench.settings \
