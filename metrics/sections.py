@@ -137,15 +137,9 @@ def alerts_section(*, team: Team | None, start: datetime, end: datetime, inciden
     """Alert noise: the share of deduplicated alerts of M (one row per alert, repeats folded in), not tied to a
     practice incident, that led to no incident and were not actionable — informational alerts, and flaps
     that resolved within their route's delay (counted as noise); plus alerts per counted incident. One query."""
-    sql = ALERTS_SECTION_SQL.format(
-        team_join=(
-            "JOIN incidents_integration ti ON ti.id = a.integration_id "
-            "JOIN incidents_service ts ON ts.id = ti.service_id"
-            if team is not None
-            else ""
-        ),
-        team_filter="AND ts.team_id = %(team_id)s" if team is not None else "",
-    )
+    from incidents.alerting.selectors import alert_team_sql
+
+    sql = ALERTS_SECTION_SQL.format(**alert_team_sql(team.pk if team is not None else None))
     with connection.cursor() as cursor:
         cursor.execute(sql, {"start": start, "end": end, "team_id": team.pk if team is not None else None})
         total, noise = cursor.fetchone()

@@ -130,20 +130,25 @@ ORDER BY n.received DESC, n.integration_id, n.alertname
 """
 
 
+def alert_team_sql(team_id: int | None) -> dict[str, str]:
+    """The `{team_join}` and `{team_filter}` parts of a statement over `incidents_alert a`: the alerts of the
+    integrations of one team's services (the parameter `%(team_id)s`), or every alert when `team_id` is None."""
+    if team_id is None:
+        return {"team_join": "", "team_filter": ""}
+    return {
+        "team_join": "JOIN incidents_integration ti ON ti.id = a.integration_id "
+        "JOIN incidents_service ts ON ts.id = ti.service_id",
+        "team_filter": "AND ts.team_id = %(team_id)s",
+    }
+
+
 def alert_noise(
     *, since: datetime, until: datetime | None = None, limit: int = 50, team_id: int | None = None
 ) -> list[AlertNoise]:
     """Per integration and alert name, noisiest first (most notifications received): one query. With `team_id`,
     only the alerts of integrations of that team's services (the metrics issue builds on it)."""
     sql = ALERT_NOISE_SQL.format(
-        until="AND a.received_at < %(until)s" if until is not None else "",
-        team_join=(
-            "JOIN incidents_integration ti ON ti.id = a.integration_id "
-            "JOIN incidents_service ts ON ts.id = ti.service_id"
-            if team_id is not None
-            else ""
-        ),
-        team_filter="AND ts.team_id = %(team_id)s" if team_id is not None else "",
+        until="AND a.received_at < %(until)s" if until is not None else "", **alert_team_sql(team_id)
     )
     with connection.cursor() as cursor:
         cursor.execute(sql, {"since": since, "until": until, "limit": limit, "team_id": team_id})

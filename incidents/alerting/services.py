@@ -178,23 +178,14 @@ class _Batch:
             return existing
         now = self.now
         decision = routing.route_alert(integration=self.integration, routes=self.routes, labels=item.labels)
-        alert = Alert(
+        alert = _new_alert(
             integration=self.integration,
-            fingerprint=item.fingerprint,
-            group_key=item.group_key,
+            item=item,
+            decision=decision,
+            now=now,
             status=Alert.Status.FIRING,
-            title=item.title,
-            labels=item.labels,
-            annotations=item.annotations,
             starts_at=item.starts_at or now,
             ends_at=item.ends_at,
-            received_at=now,
-            last_received_at=now,
-            route_id=decision.route_id,
-            service=decision.service,
-            severity=decision.severity or "",
-            actionable=decision.severity is not None,
-            raw=item.raw,
         )
         if not alert.actionable:
             alert.suppressed = Alert.Suppressed.INFORMATIONAL
@@ -343,24 +334,39 @@ def _resolve(
         return None  # PagerDuty resolve of an unknown dedup_key: nothing to resolve (PagerDuty answers 202 too)
     decision = routing.route_alert(integration=integration, routes=routes, labels=item.labels)
     starts_at = item.starts_at or now
-    return Alert.objects.create(  # a resolution we never saw firing: kept for the record, no incident
+    alert = _new_alert(  # a resolution we never saw firing: kept for the record, no incident
+        integration=integration,
+        item=item,
+        decision=decision,
+        now=now,
+        status=Alert.Status.RESOLVED,
+        starts_at=starts_at,
+        ends_at=max(item.ends_at or now, starts_at),
+        resolved_at=now,
+    )
+    alert.save()
+    return alert
+
+
+def _new_alert(
+    *, integration: Integration, item: IncomingAlert, decision: routing.RouteDecision, now: datetime, **fields
+) -> Alert:
+    """An unsaved alert as received and routed; `fields` give its status and times."""
+    return Alert(
         integration=integration,
         fingerprint=item.fingerprint,
         group_key=item.group_key,
-        status=Alert.Status.RESOLVED,
         title=item.title,
         labels=item.labels,
         annotations=item.annotations,
-        starts_at=starts_at,
-        ends_at=max(item.ends_at or now, starts_at),
         received_at=now,
         last_received_at=now,
-        resolved_at=now,
         route_id=decision.route_id,
         service=decision.service,
         severity=decision.severity or "",
         actionable=decision.severity is not None,
         raw=item.raw,
+        **fields,
     )
 
 

@@ -1,6 +1,7 @@
 """Helpers shared by the alert-ingestion tests: the reference payloads and integrations with known keys."""
 
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 
 from django.urls import reverse
@@ -9,6 +10,7 @@ from incidents.alerting import services
 
 REFERENCE = Path("/work/shared/reference")
 LOCAL_REFERENCE = Path(__file__).parent / "reference"
+NOW = datetime(2026, 11, 27, 9, 12, 0, tzinfo=UTC)  # the time of the reference payloads
 
 
 def reference(name: str) -> dict:

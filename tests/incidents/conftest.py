@@ -1,7 +1,16 @@
 import pytest
+import time_machine
 
+from tests.incidents.alerting_helpers import NOW
 from tests.incidents.factories import ServiceFactory
 from tests.oncall.conftest import make_rotation  # noqa: F401 - shared with the escalation tests
+
+
+@pytest.fixture
+def frozen():
+    """The clock stopped at NOW, the time of the reference alert payloads (a test may define its own)."""
+    with time_machine.travel(NOW, tick=False) as traveller:
+        yield traveller
 
 
 @pytest.fixture

@@ -1,22 +1,13 @@
 """Flap suppression: an alert resolving within its route's delay never opens an incident (noise);
 one still firing opens it when the countdown task or the sweep runs. Tasks are called directly."""
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
-import time_machine
 
 from incidents.alerting import tasks
 from incidents.models import Alert, AlertRoute, Incident, MaintenanceWindow
-from tests.incidents.alerting_helpers import alertmanager_url, make_integration, post_json, reference
-
-NOW = datetime(2026, 11, 27, 9, 12, 0, tzinfo=UTC)
-
-
-@pytest.fixture
-def frozen():
-    with time_machine.travel(NOW, tick=False) as traveller:
-        yield traveller
+from tests.incidents.alerting_helpers import NOW, alertmanager_url, make_integration, post_json, reference
 
 
 @pytest.fixture

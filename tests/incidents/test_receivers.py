@@ -5,18 +5,16 @@ import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
-import time_machine
 
 from incidents.models import Alert, Incident, MaintenanceWindow
-from tests.incidents.alerting_helpers import alertmanager_url, generic_url, make_integration, post_json, reference
-
-NOW = datetime(2026, 11, 27, 9, 12, 0, tzinfo=UTC)
-
-
-@pytest.fixture
-def frozen():
-    with time_machine.travel(NOW, tick=False) as traveller:
-        yield traveller
+from tests.incidents.alerting_helpers import (
+    NOW,
+    alertmanager_url,
+    generic_url,
+    make_integration,
+    post_json,
+    reference,
+)
 
 
 @pytest.fixture

@@ -5,21 +5,12 @@ import functools
 from datetime import UTC, datetime, timedelta
 
 import pytest
-import time_machine
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from incidents.alerting import services
 from incidents.models import Alert, AlertRoute, Incident, IncidentEvent
-from tests.incidents.alerting_helpers import alertmanager_url, make_integration, post_json
-
-NOW = datetime(2026, 11, 27, 9, 12, 0, tzinfo=UTC)
-
-
-@pytest.fixture
-def frozen():
-    with time_machine.travel(NOW, tick=False) as traveller:
-        yield traveller
+from tests.incidents.alerting_helpers import NOW, alertmanager_url, make_integration, post_json
 
 
 @pytest.fixture
