@@ -73,6 +73,21 @@ def test_repeats_of_a_request_do_not_grow_its_queries_either(client, am, frozen)
     assert set(Alert.objects.values_list("repeat_count", flat=True)) == {2, 3}
 
 
+def test_a_repeat_writes_the_latest_labels_annotations_and_time(client, am, frozen):
+    _, key = am
+    post_json(client, alertmanager_url(key), payload(alert("r"), alert("s")))
+    frozen.shift(timedelta(minutes=5))
+    again = alert("r", severity="warning")
+    again["annotations"] = {"summary": "disk still full"}
+
+    post_json(client, alertmanager_url(key), payload(again, alert("s")))
+
+    row = Alert.objects.get(fingerprint="r")
+    assert (row.repeat_count, row.labels["severity"], row.annotations) == (2, "warning", {"summary": "disk still full"})
+    assert (row.received_at, row.last_received_at) == (NOW, NOW + timedelta(minutes=5))
+    assert Alert.objects.get(fingerprint="s").repeat_count == 2
+
+
 def test_the_same_fingerprint_twice_in_a_request_is_one_alert(client, am, frozen):
     _, key = am
 
