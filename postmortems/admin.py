@@ -92,17 +92,22 @@ class ContributingFactorInline(admin.TabularInline):
         )
 
 
+# what the admin forms pass to the action-item services (the tracker URL is passed on its own: "" clears it);
+# a field a form does not have is None, which the services read as "unchanged"
+ITEM_FIELDS = ("title", "owner", "team", "priority", "kind", "due_on", "runbook", "game_day")
+
+
 class ActionItemInline(admin.TabularInline):
     model = ActionItem
     extra = 1
-    fields = ["title", "owner", "team", "priority", "kind", "due_on", "tracker_url", "status"]
+    fields = ["title", "owner", "team", "priority", "kind", "due_on", "tracker_url", "runbook", "status"]
     readonly_fields = ["status"]
-    autocomplete_fields = ["owner", "team"]
+    autocomplete_fields = ["owner", "team", "runbook"]
     can_delete = False
     formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
 
     def get_queryset(self, request):
-        return super().get_queryset(request).select_related("owner", "team")
+        return super().get_queryset(request).select_related("owner", "team", "runbook")
 
     def has_add_permission(self, request, obj=None):
         return obj is not None and super().has_add_permission(request, obj)
@@ -313,7 +318,7 @@ class PostmortemAdmin(admin.ModelAdmin):
 
     def _save_item(self, request, postmortem, inline_form, data, formset) -> None:
         instance = inline_form.instance
-        fields = {name: data.get(name) for name in ("title", "owner", "team", "priority", "kind", "due_on")}
+        fields = {name: data.get(name) for name in ITEM_FIELDS}
         if instance.pk:
             item = services.action_item_update(
                 item=instance, actor=request.user, tracker_url=data.get("tracker_url") or "", **fields
@@ -410,7 +415,10 @@ class MineFilter(admin.SimpleListFilter):
 class ActionItemForm(forms.ModelForm):
     class Meta:
         model = ActionItem
-        fields = ["postmortem", "title", "owner", "team", "priority", "kind", "due_on", "tracker_url"]
+        fields = [
+            *("postmortem", "title", "owner", "team", "priority", "kind", "due_on", "tracker_url"),
+            *("runbook", "game_day"),
+        ]
 
 
 @admin.register(ActionItem)
@@ -430,7 +438,7 @@ class ActionItemAdmin(admin.ModelAdmin):
     search_fields = ["title", "tracker_url"]
     ordering = ["due_on", "id"]
     show_full_result_count = False
-    autocomplete_fields = ["postmortem", "owner", "team"]
+    autocomplete_fields = ["postmortem", "owner", "team", "runbook", "game_day"]
     readonly_fields = ["status", "completed_at", "wont_do_reason"]
     actions = ["mark_in_progress", "mark_done"]
     formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
@@ -457,7 +465,7 @@ class ActionItemAdmin(admin.ModelAdmin):
 
     def save_model(self, request, obj, form, change):
         data = form.cleaned_data
-        fields = {name: data.get(name) for name in ("title", "owner", "team", "priority", "kind", "due_on")}
+        fields = {name: data.get(name) for name in ITEM_FIELDS}
         if change:
             item = services.action_item_update(
                 item=ActionItem.objects.get(pk=obj.pk),

@@ -13,6 +13,7 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from config.api import CursorPagination
+from incidents.models import GameDay, Runbook
 from oncall.models import Team
 from postmortems import selectors, services
 from postmortems.filters import ActionItemFilter, PostmortemFilter
@@ -47,6 +48,8 @@ class ActionItemSerializer(serializers.ModelSerializer):
     owner = serializers.CharField(source="owner.username", read_only=True, default=None)
     team = serializers.CharField(source="team.slug", read_only=True, default=None)
     postmortem = serializers.IntegerField(source="postmortem_id", read_only=True)
+    runbook = serializers.CharField(source="runbook.slug", read_only=True, default=None)
+    game_day = serializers.IntegerField(source="game_day_id", read_only=True, default=None)
     overdue = serializers.SerializerMethodField()
 
     class Meta:
@@ -64,6 +67,8 @@ class ActionItemSerializer(serializers.ModelSerializer):
             "completed_at",
             "wont_do_reason",
             "tracker_url",
+            "runbook",
+            "game_day",
             "overdue",
         ]
         read_only_fields = fields
@@ -160,6 +165,12 @@ class ActionItemInputSerializer(serializers.Serializer):
     kind = serializers.ChoiceField(choices=ActionItem.Kind.choices, default=ActionItem.Kind.PREVENT)
     due_on = serializers.DateField(required=False)
     tracker_url = serializers.URLField(required=False, allow_blank=True, default="")
+    runbook = serializers.SlugRelatedField(
+        slug_field="slug", queryset=Runbook.objects.all(), required=False, help_text="The runbook it updates (slug)"
+    )
+    game_day = serializers.PrimaryKeyRelatedField(
+        queryset=GameDay.objects.all(), required=False, help_text="The game day it came from (id)"
+    )
 
 
 class ActionItemUpdateSerializer(serializers.Serializer):
@@ -170,6 +181,8 @@ class ActionItemUpdateSerializer(serializers.Serializer):
     kind = serializers.ChoiceField(choices=ActionItem.Kind.choices, required=False)
     due_on = serializers.DateField(required=False)
     tracker_url = serializers.URLField(required=False, allow_blank=True)
+    runbook = serializers.SlugRelatedField(slug_field="slug", queryset=Runbook.objects.all(), required=False)
+    game_day = serializers.PrimaryKeyRelatedField(queryset=GameDay.objects.all(), required=False)
     status = serializers.ChoiceField(choices=ActionItem.Status.choices, required=False)
     wont_do_reason = serializers.CharField(required=False, allow_blank=True, default="")
 

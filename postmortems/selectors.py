@@ -59,7 +59,10 @@ def postmortem_detail() -> QuerySet[Postmortem]:
     return Postmortem.objects.select_related("owner").prefetch_related(
         _incidents_prefetch(),
         "factors",
-        Prefetch("action_items", queryset=ActionItem.objects.select_related("owner", "team").order_by("due_on", "id")),
+        Prefetch(
+            "action_items",
+            queryset=ActionItem.objects.select_related("owner", "team", "runbook").order_by("due_on", "id"),
+        ),
         "revisions",
         Prefetch("reviews", queryset=_reviews()),
     )
@@ -137,7 +140,7 @@ def postmortem_history(*, postmortem: Postmortem) -> QuerySet[PostmortemEvent]:
 
 
 def action_item_list() -> QuerySet[ActionItem]:
-    return ActionItem.objects.select_related("owner", "team", "postmortem").order_by("due_on", "id")
+    return ActionItem.objects.select_related("owner", "team", "postmortem", "runbook").order_by("due_on", "id")
 
 
 def action_items_overdue(*, today: date | None = None) -> QuerySet[ActionItem]:

@@ -678,8 +678,11 @@ def action_item_create(
     kind: str = ActionItem.Kind.PREVENT,
     due_on: date | None = None,
     tracker_url: str = "",
+    runbook=None,
+    game_day=None,
 ) -> ActionItem:
-    """An action item; without a due date it gets the default (28 / 90 days), re-based at publication."""
+    """An action item; without a due date it gets the default (28 / 90 days), re-based at publication.
+    `runbook`: the runbook it updates; `game_day`: the game day it came from (both optional)."""
     errors = _item_errors(title=title or "", priority=priority, kind=kind, due_on=due_on)
     if errors:
         raise ValidationError(errors)
@@ -705,9 +708,11 @@ def action_item_create(
             due_on=due_on,
             due_is_default=due_is_default,
             tracker_url=tracker_url,
+            runbook=runbook,
+            game_day=game_day,
         )
         try:
-            item.full_clean(exclude=["postmortem", "owner", "team"])
+            item.full_clean(exclude=["postmortem", "owner", "team", "runbook", "game_day"])
         except ValidationError as exc:
             raise ValidationError(exc.message_dict) from exc
         item.save()
@@ -733,7 +738,10 @@ def action_item_update(
     kind: str | None = None,
     due_on: date | None = None,
     tracker_url: str | None = None,
+    runbook=None,
+    game_day=None,
 ) -> ActionItem:
+    """Change what is given (None: unchanged); each change is recorded with its old and new value."""
     errors = _item_errors(title=title, priority=priority, kind=kind, due_on=due_on)
     if errors:
         raise ValidationError(errors)
@@ -748,6 +756,8 @@ def action_item_update(
             "kind": kind,
             "due_on": due_on,
             "tracker_url": tracker_url,
+            "runbook": runbook,
+            "game_day": game_day,
         }
         for name, value in values.items():
             if value is None or value == getattr(item, name):
@@ -760,7 +770,7 @@ def action_item_update(
         if "due_on" in changes:
             item.due_is_default = False
         try:
-            item.full_clean(exclude=["postmortem", "owner", "team"])
+            item.full_clean(exclude=["postmortem", "owner", "team", "runbook", "game_day"])
         except ValidationError as exc:
             raise ValidationError(exc.message_dict) from exc
         item.save()

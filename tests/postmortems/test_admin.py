@@ -219,3 +219,38 @@ def test_responder_cannot_change_someone_elses_item(client, responder):
     other.refresh_from_db()
     assert own.status == "done"
     assert other.status == "open"
+
+
+def test_action_item_change_form_links_a_runbook_and_a_game_day(manager_client):
+    from django.utils import timezone
+
+    from incidents.models import GameDay
+    from incidents.runbooks.services import runbook_create
+    from tests.incidents.factories import ServiceFactory
+
+    item = ActionItemFactory(title="Update the runbook", due_on=date(2999, 1, 1))
+    runbook = runbook_create(service=ServiceFactory(), title="Failover", body="steps", author=None)
+    drill = GameDay.objects.create(title="Drill", hypothesis="It fails over", scheduled_for=timezone.now())
+    url = reverse("admin:postmortems_actionitem_change", args=[item.pk])
+    page = manager_client.get(url).content.decode()
+    assert 'name="runbook"' in page
+    assert 'name="game_day"' in page
+
+    response = manager_client.post(
+        url,
+        {
+            "postmortem": item.postmortem_id or "",
+            "title": item.title,
+            "owner": item.owner_id or "",
+            "team": item.team_id or "",
+            "priority": item.priority,
+            "kind": item.kind,
+            "due_on": "2999-01-01",
+            "tracker_url": "",
+            "runbook": runbook.pk,
+            "game_day": drill.pk,
+        },
+    )
+    assert response.status_code == 302, response.content.decode()[:2000]
+    item.refresh_from_db()
+    assert (item.runbook, item.game_day) == (runbook, drill)

@@ -209,3 +209,39 @@ def test_api_action_item_list_query_count_is_constant(manager_api):
 
 def test_api_needs_sign_in(db, api_client):
     assert api_client.get(API).status_code in (401, 403)
+
+
+def test_api_action_item_names_the_runbook_it_updates_and_the_game_day_it_came_from(owner_api, owner):
+    from django.utils import timezone
+
+    from incidents.models import GameDay
+    from incidents.runbooks.services import runbook_create
+    from postmortems.models import ActionItem, PostmortemEvent
+
+    postmortem = PostmortemFactory(owner=owner)
+    runbook = runbook_create(service=ServiceFactory(), title="Failover", body="steps", author=None)
+    drill = GameDay.objects.create(title="Drill", hypothesis="It fails over", scheduled_for=timezone.now())
+
+    response = owner_api.post(
+        f"{API}{postmortem.pk}/action-items/", {"title": "Fix the failover runbook", "runbook": "nope"}
+    )
+    assert response.status_code == 400
+    assert "runbook" in response.json()["errors"]
+    assert not ActionItem.objects.exists()
+
+    response = owner_api.post(
+        f"{API}{postmortem.pk}/action-items/",
+        {"title": "Fix the failover runbook", "owner": "owner", "runbook": runbook.slug, "game_day": drill.pk},
+    )
+    assert response.status_code == 201, response.content
+    item = ActionItem.objects.get()
+    assert (item.runbook, item.game_day) == (runbook, drill)
+    assert (response.json()["runbook"], response.json()["game_day"]) == (runbook.slug, drill.pk)
+
+    other = runbook_create(service=ServiceFactory(), title="Restore", body="steps", author=None)
+    response = owner_api.patch(f"{ITEMS}{item.pk}/", {"runbook": other.slug})
+    assert response.status_code == 200, response.content
+    assert response.json()["runbook"] == other.slug
+    change = PostmortemEvent.objects.filter(kind=PostmortemEvent.Kind.ACTION_ITEM_CHANGED).get()
+    assert change.data["runbook"] == {"old": str(runbook), "new": str(other)}
+    assert owner_api.get(f"{ITEMS}?page_size=5").json()["results"][0]["game_day"] == drill.pk
