@@ -335,8 +335,52 @@ class UnavailabilityAdmin(RefusalsAsMessages, admin.ModelAdmin):
             services.unavailability_delete(unavailability=unavailability)
 
 
+class SwapProposalForm(forms.ModelForm):
+    """Propose a swap by picking two future shifts: one of yours and one of someone else's in the same rotation
+    (the next 90 days; the counterparty and the slots follow from the shifts)."""
+
+    WINDOW = timedelta(days=90)
+
+    your_shift = forms.ModelChoiceField(queryset=Shift.objects.none(), label="Your shift")
+    their_shift = forms.ModelChoiceField(
+        queryset=Shift.objects.none(), label="Their shift", help_text="Asked of its holder, who accepts or declines."
+    )
+
+    class Meta:
+        model = Swap
+        fields: list[str] = []
+
+    def __init__(self, *args, user=None, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        now = timezone.now()
+        upcoming = (
+            Shift.objects.filter(period__startswith__gt=now, period__startswith__lte=now + self.WINDOW)
+            .exclude(user=None)
+            .select_related("rotation__team", "user")
+            .order_by("rotation__name", "period")
+        )
+        mine = upcoming.filter(user=user)
+        self.fields["your_shift"].queryset = mine
+        self.fields["their_shift"].queryset = upcoming.filter(rotation__in=mine.values("rotation").order_by()).exclude(
+            user=user
+        )
+        for name in ("your_shift", "their_shift"):
+            self.fields[name].label_from_instance = self._label
+
+    @staticmethod
+    def _label(shift: Shift) -> str:
+        return f"{shift.rotation} · {shift.user} · {shift.period.lower:%a %Y-%m-%d %H:%M} UTC (slot {shift.slot})"
+
+    def clean(self) -> dict:
+        data = super().clean()
+        yours, theirs = data.get("your_shift"), data.get("their_shift")
+        if yours and theirs and yours.rotation_id != theirs.rotation_id:
+            self.add_error("their_shift", "Pick a shift of the same rotation as yours.")
+        return data
+
+
 @admin.register(Swap)
-class SwapAdmin(admin.ModelAdmin):
+class SwapAdmin(RefusalsAsMessages, admin.ModelAdmin):
     list_display = [
         "rotation",
         "requester",
@@ -348,12 +392,40 @@ class SwapAdmin(admin.ModelAdmin):
     ]
     list_filter = ["status"]
     list_select_related = ["rotation__team", "requester", "counterparty"]
-    readonly_fields = [f.name for f in Swap._meta.fields]
     ordering = ["-id"]
     actions = ["accept", "decline"]
 
-    def has_add_permission(self, request):
-        return False
+    def get_readonly_fields(self, request, obj=None):
+        return [f.name for f in Swap._meta.fields] if obj is not None else []
+
+    def get_form(self, request, obj=None, **kwargs):
+        if obj is not None:
+            return super().get_form(request, obj, **kwargs)
+        user = request.user
+
+        class ProposalForm(SwapProposalForm):
+            def __init__(self, *args, **kw) -> None:
+                super().__init__(*args, user=user, **kw)
+
+        return ProposalForm
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            return
+        yours, theirs = form.cleaned_data["your_shift"], form.cleaned_data["their_shift"]
+        try:
+            swap = services.swap_request(
+                rotation=theirs.rotation,
+                requester=request.user,
+                counterparty=theirs.user,
+                requester_slot=yours.slot,
+                counterparty_slot=theirs.slot,
+            )
+        except ValidationError as exc:  # the plan changed since the form was shown: say why, change nothing
+            raise DomainError(" ".join(exc.messages)) from exc
+        for field in Swap._meta.concrete_fields:  # the admin logs and redirects with `obj`
+            setattr(obj, field.attname, getattr(swap, field.attname))
+        obj._state.adding = False
 
     @admin.action(description="Accept the selected swaps (as their counterparty)")
     def accept(self, request, queryset):

@@ -115,3 +115,43 @@ def test_admin_unavailability_over_a_frozen_shift_shows_the_rule_and_changes_not
     )
     assert "a frozen shift keeps its holder" in response.content.decode()
     assert not Unavailability.objects.filter(user=holder).exists()
+
+
+def test_a_member_proposes_a_swap_in_the_admin_by_picking_two_shifts(client, make_rotation, now):
+    from django.contrib.auth.models import Group
+    from django.urls import reverse
+
+    from oncall.models import Notification, Swap
+
+    rotation, other = make_rotation(3, **DAILY), make_rotation(2, **DAILY)
+    for r in (rotation, other):
+        services.rotation_generate(rotation=r)
+    a, b = [m.user for m in rotation.members.order_by("position")[:2]]
+    a.is_staff = True
+    a.save()
+    a.groups.add(Group.objects.get(name="Responders"))
+    current = rotation.shifts.get(period__contains=now).slot
+    mine = rotation.shifts.filter(user=a, slot__gt=current + 1).order_by("slot").first()
+    theirs = rotation.shifts.filter(user=b, slot__gt=current + 1).order_by("slot").first()
+    elsewhere = other.shifts.filter(slot__gt=current + 1).exclude(user=None).order_by("slot").first()
+    client.force_login(a)
+    add = reverse("admin:oncall_swap_add")
+
+    page = client.get(add).content.decode()
+    assert f'value="{mine.pk}"' in page  # offered: a's own shift, and b's in a's rotation
+    assert f'value="{theirs.pk}"' in page
+    assert f'value="{elsewhere.pk}"' not in page  # not a rotation of a's
+
+    refused = client.post(add, {"your_shift": mine.pk, "their_shift": mine.pk})
+    assert refused.status_code == 200
+    assert "Select a valid choice" in refused.content.decode()  # one's own shift is not "theirs"
+    assert not Swap.objects.exists()
+
+    response = client.post(add, {"your_shift": mine.pk, "their_shift": theirs.pk})
+    assert response.status_code == 302, response.content.decode()[:3000]
+    swap = Swap.objects.get()
+    assert (swap.requester, swap.counterparty, swap.requester_slot, swap.counterparty_slot) == (
+        a, b, mine.slot, theirs.slot
+    )  # fmt: skip
+    assert swap.status == "pending"
+    assert Notification.objects.filter(user=b, payload__kind="swap_requested").count() == 1
