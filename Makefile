@@ -16,6 +16,8 @@ $(VENV)/.installed: requirements.lock pyproject.toml
 install: $(VENV)/.installed
 
 # The portal with demo data: web + Celery worker + beat. Ctrl-C stops everything, the embedded database included.
+# Links in e-mails point at the port it serves on (PORT=8001 make run), unless FIREBREAK_BASE_URL is set.
+run: export FIREBREAK_BASE_URL ?= http://127.0.0.1:$(PORT)
 run: install
 	DJANGO_DEBUG=$${DJANGO_DEBUG:-true} $(PY) manage.py migrate --noinput
 	DJANGO_DEBUG=$${DJANGO_DEBUG:-true} $(PY) manage.py createcachetable
