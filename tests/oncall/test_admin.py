@@ -155,3 +155,33 @@ def test_a_member_proposes_a_swap_in_the_admin_by_picking_two_shifts(client, mak
     )  # fmt: skip
     assert swap.status == "pending"
     assert Notification.objects.filter(user=b, payload__kind="swap_requested").count() == 1
+
+
+def test_a_swap_proposal_the_plan_refuses_shows_the_rule_and_creates_nothing(client, make_rotation, now):
+    from django.contrib.auth.models import Group
+    from django.contrib.messages import get_messages
+    from django.urls import reverse
+
+    from oncall.models import Swap
+
+    rotation = make_rotation(3, **DAILY)
+    services.rotation_generate(rotation=rotation)
+    a, b = [m.user for m in rotation.members.order_by("position")[:2]]
+    a.is_staff = True
+    a.save()
+    a.groups.add(Group.objects.get(name="Responders"))
+    current = rotation.shifts.get(period__contains=now).slot
+    mine = rotation.shifts.filter(user=a, slot__gt=current + 1).order_by("slot").first()
+    planned_for_b = rotation.shifts.filter(user=b, slot__gt=current + 1).order_by("slot").first()
+    stand_in = UserFactory()  # holds b's slot by an override: b is still the planned holder
+    services.override_create(
+        rotation=rotation, user=stand_in, start=planned_for_b.period.lower, end=planned_for_b.period.upper
+    )
+    theirs = rotation.shifts.get(user=stand_in)
+    client.force_login(a)
+
+    response = client.post(reverse("admin:oncall_swap_add"), {"your_shift": mine.pk, "their_shift": theirs.pk})
+
+    assert response.status_code == 302
+    assert [str(m) for m in get_messages(response.wsgi_request)] == ["That slot is not planned for the counterparty."]
+    assert not Swap.objects.exists()
