@@ -142,11 +142,11 @@ class SubscriptionAdmin(admin.ModelAdmin):
         form.actor = request.user
         return form
 
+    def has_change_permission(self, request, obj=None):
+        return obj is None and super().has_change_permission(request, obj)  # delete and add again, via the rule
+
     def save_model(self, request, obj, form, change):
         data = form.cleaned_data
-        if change:  # managers only (change permission); the form ran the same rule
-            super().save_model(request, obj, form, change)
-            return
         subscription = stakeholders.subscription_create(
             actor=request.user,
             service=data.get("service"),

@@ -199,3 +199,13 @@ def test_manager_in_the_admin_gets_the_rule_as_a_form_error(client, manager, ser
     assert response.status_code == 200
     assert "Give a user or an e-mail address." in response.context["adminform"].form.errors["email"]
     assert not Subscription.objects.exists()
+
+
+def test_manager_cannot_edit_a_subscription_around_the_rule(client, manager, service):
+    subscription = subscription_create(actor=None, service=service, email="exec@example.com")
+    client.force_login(manager)
+    url = reverse("admin:incidents_subscription_change", args=[subscription.pk])
+    assert client.get(url).status_code == 200  # shown read-only
+    client.post(url, {"service": service.pk, "email": "not an address"})
+    subscription.refresh_from_db()
+    assert subscription.email == "exec@example.com"
