@@ -166,7 +166,7 @@ def _notify_failure(notification: Notification) -> None:
         listener(notification)
 
 
-# Called inside the delivery transaction when a notification has finally failed. Higher layers register
+# Called inside the recording (or claiming) transaction when a notification has finally failed. Higher layers register
 # here (incidents puts a failed page on the incident's timeline), since oncall cannot import them.
 FAILURE_LISTENERS: list = []
 
