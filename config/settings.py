@@ -26,11 +26,13 @@ FIREBREAK_BASE_URL = env_str("FIREBREAK_BASE_URL", "http://127.0.0.1:8000").rstr
 FIREBREAK_REPORT_TIME_ZONE = env_str("FIREBREAK_REPORT_TIME_ZONE", "UTC")
 FIREBREAK_METRICS_TOKEN = env_str("FIREBREAK_METRICS_TOKEN")  # bearer token for /metrics; unset: /metrics is off
 
-# Automated response and Slack: outbound HTTP only to these hosts ("*.example.com" allowed); loopback,
-# private and link-local addresses are refused unless their network (CIDR) is listed.
+# Outbound HTTP (automated actions, Slack webhooks, webhook contact methods; oncall/egress.py): only to the
+# hosts listed for each ("*.example.com" allowed); loopback, private and link-local addresses are refused
+# unless their network (CIDR) is listed.
 FIREBREAK_AUTOMATION_ALLOWED_HOSTS = env_list("FIREBREAK_AUTOMATION_ALLOWED_HOSTS")
 FIREBREAK_AUTOMATION_ALLOWED_NETWORKS = env_list("FIREBREAK_AUTOMATION_ALLOWED_NETWORKS")
 FIREBREAK_SLACK_WEBHOOK_HOSTS = env_list("FIREBREAK_SLACK_WEBHOOK_HOSTS", "hooks.slack.com")
+FIREBREAK_WEBHOOK_ALLOWED_HOSTS = env_list("FIREBREAK_WEBHOOK_ALLOWED_HOSTS")  # unset: no webhook contact method
 SLACK_SIGNING_SECRET = env_str("SLACK_SIGNING_SECRET")  # unset: /chatops/slack/commands/ answers 401
 
 INSTALLED_APPS = [
@@ -235,6 +237,9 @@ CELERY_BEAT_SCHEDULE = {
 FIREBREAK_WEBHOOK_SECRET = env_str("FIREBREAK_WEBHOOK_SECRET")
 FIREBREAK_NOTIFICATION_MAX_ATTEMPTS = env_int("FIREBREAK_NOTIFICATION_MAX_ATTEMPTS", 5)
 FIREBREAK_NOTIFICATION_RETRY_SECONDS = env_int("FIREBREAK_NOTIFICATION_RETRY_SECONDS", 30)
+# A claimed notification whose worker never reports back is tried again after this lease (the sweep finds it).
+# Far longer than any channel's timeouts (webhooks 10 s, EMAIL_TIMEOUT), so no message is sent twice at once.
+FIREBREAK_NOTIFICATION_LEASE_SECONDS = env_int("FIREBREAK_NOTIFICATION_LEASE_SECONDS", 300)
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [

@@ -263,7 +263,11 @@ class IncidentAdmin(admin.ModelAdmin):
         return self.fieldsets
 
     def get_readonly_fields(self, request, obj=None):
-        return [] if obj is None else self.readonly_fields
+        if obj is None:
+            return []
+        if services.can_correct_times(request.user):
+            return self.readonly_fields
+        return [*self.readonly_fields, *CORRECTABLE_TIMES]  # managers correct times (the service's rule)
 
     def get_inlines(self, request, obj):
         return [] if obj is None else self.inlines

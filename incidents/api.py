@@ -26,7 +26,9 @@ User = get_user_model()
 
 
 class CanWorkIncidents(permissions.BasePermission):
-    """Reading needs a signed-in user; declaring needs add_incident; everything else change_incident."""
+    """Reading needs a signed-in user; declaring needs add_incident; correcting times is for managers (the
+    service's rule, checked here first so a refusal is 403 before the body is read); everything else
+    change_incident."""
 
     message = "You do not have permission to work incidents."
 
@@ -37,6 +39,8 @@ class CanWorkIncidents(permissions.BasePermission):
             return True
         if getattr(view, "action", None) == "create":
             return request.user.has_perm("incidents.add_incident")
+        if getattr(view, "action", None) == "times":
+            return services.can_correct_times(request.user)
         return request.user.has_perm("incidents.change_incident")
 
 

@@ -359,6 +359,7 @@ from incidents.models_response import (  # noqa: E402
     IncidentRunbook,
     Runbook,
     RunbookVersion,
+    SlackRequest,
     Subscription,
     TeamChatSettings,
 )
@@ -374,6 +375,7 @@ __all__ = [
     "IncidentRunbook",
     "Runbook",
     "RunbookVersion",
+    "SlackRequest",
     "Subscription",
     "TeamChatSettings",
     "Incident",

@@ -215,6 +215,23 @@ class TeamChatSettings(models.Model):
         return f"Slack for {self.team}"
 
 
+class SlackRequest(models.Model):
+    """A signed Slack request already accepted: its signature is unique, so a replay within the five-minute
+    window (or a concurrent duplicate) is refused by the database. Rows older than the window are pruned."""
+
+    signature = models.CharField(max_length=100, unique=True)
+    received_at = models.DateTimeField()
+
+    class Meta:
+        indexes = [
+            # pruning: DELETE … WHERE received_at < now - window
+            models.Index(fields=["received_at"], name="incidents_slackreq_recv_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Slack request at {self.received_at:%Y-%m-%d %H:%M:%S} UTC"
+
+
 class Subscription(models.Model):
     """A stakeholder who receives stakeholder-audience status updates of a service or of one incident."""
 

@@ -146,6 +146,7 @@ class SubscriptionViewSet(mixins.ListModelMixin, mixins.DestroyModelMixin, views
         serializer = SubscriptionSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         subscription = stakeholders.subscription_create(
+            actor=request.user,
             service=serializer.validated_data.get("service"),
             incident=serializer.validated_data.get("incident"),
             user=request.user,

@@ -12,16 +12,21 @@ from django.db.models import Q
 
 from incidents.models import Incident, Service, StatusUpdate, Subscription
 from oncall.models import Notification
+from oncall.roles import is_manager
 from oncall.services import notification_enqueue
 
 
-def subscription_create(
+def subscription_check(
     *,
+    actor: AbstractBaseUser | None,
     service: Service | None = None,
     incident: Incident | None = None,
     user: AbstractBaseUser | None = None,
     email: str = "",
-) -> Subscription:
+) -> None:
+    """The rule for a new subscription, the same in the admin and the API: a service or one incident, a user
+    or an e-mail address; and only managers subscribe someone else or an outside address (docs/response.md).
+    `actor` None is the system (seed data, imports). Raises ValidationError naming the field."""
     email = (email or "").strip().lower()
     errors: dict[str, list[str]] = {}
     if (service is None) == (incident is None):
@@ -33,8 +38,26 @@ def subscription_create(
             validate_email(email)
         except ValidationError:
             errors["email"] = [f"{email!r} is not an e-mail address."]
+    if actor is not None and not is_manager(actor):
+        if email:
+            errors["email"] = ["Only managers subscribe an outside e-mail address; subscribe yourself instead."]
+        elif user is not None and user.pk != actor.pk:
+            errors["user"] = ["Only managers subscribe other people; you can subscribe yourself."]
     if errors:
         raise ValidationError(errors)
+
+
+def subscription_create(
+    *,
+    actor: AbstractBaseUser | None,
+    service: Service | None = None,
+    incident: Incident | None = None,
+    user: AbstractBaseUser | None = None,
+    email: str = "",
+) -> Subscription:
+    """Subscribe a user or an address to a service or one incident; the same subscription twice is one."""
+    email = (email or "").strip().lower()
+    subscription_check(actor=actor, service=service, incident=incident, user=user, email=email)
     with transaction.atomic():
         existing = Subscription.objects.filter(service=service, incident=incident, user=user, email=email).first()
         if existing is not None:

@@ -1,4 +1,6 @@
+from django import forms
 from django.contrib import admin, messages
+from django.core.exceptions import ValidationError
 
 from oncall import services
 from oncall.audit import AuditedAdminMixin
@@ -19,8 +21,25 @@ class TeamAdmin(AuditedAdminMixin, admin.ModelAdmin):
     inlines = [TeamMembershipInline]
 
 
+class ContactMethodForm(forms.ModelForm):
+    class Meta:
+        model = ContactMethod
+        fields = ["user", "kind", "address", "position"]
+
+    def clean(self):
+        cleaned = super().clean()
+        kind, address = cleaned.get("kind"), cleaned.get("address")
+        if kind and address:
+            try:
+                services.channels.validate_contact_address(kind=kind, address=address)
+            except ValidationError as exc:
+                self.add_error(None, exc)  # names `address`
+        return cleaned
+
+
 @admin.register(ContactMethod)
 class ContactMethodAdmin(admin.ModelAdmin):
+    form = ContactMethodForm
     list_display = ["user", "kind", "address", "position"]
     list_filter = ["kind"]
     list_select_related = ["user"]
@@ -54,7 +73,7 @@ class ContactMethodAdmin(admin.ModelAdmin):
     def save_model(self, request, obj, form, change):
         if not request.user.has_perm("oncall.view_notification"):
             obj.user = request.user  # responders manage their own contact methods only
-        super().save_model(request, obj, form, change)
+        services.contact_method_save(method=obj)
 
 
 @admin.register(Notification)

@@ -1,23 +1,57 @@
-"""How each notification channel delivers. A sender raises on failure; the outbox records and retries."""
+"""How each notification channel delivers. A sender raises on failure; the outbox records and retries.
+
+A sender raises DeliveryError for what retrying cannot fix (no address, a refused destination, a 4xx answer)
+and one of RETRYABLE_ERRORS for a transport failure (connection, timeout, SMTP error, a 5xx or 429 answer):
+only those are retried. Anything else is a bug and fails the notification at once (oncall/services).
+"""
 
 from __future__ import annotations
 
 import base64
 import hashlib
 import hmac
+import http.client
 import json
-import urllib.request
+import smtplib
 from collections.abc import Callable
 from email.mime.image import MIMEImage
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.mail import EmailMultiAlternatives
 
+from oncall import egress
 from oncall.models import Notification
 
 
 class DeliveryError(Exception):
-    """A delivery that cannot succeed by retrying (no address, unknown channel)."""
+    """A delivery that cannot succeed by retrying (no address, unknown channel, refused destination)."""
+
+
+class TransientDeliveryError(Exception):
+    """The peer answered that it cannot take the message now (HTTP 5xx or 429): retried with backoff."""
+
+
+# Transport failures worth another attempt. OSError covers connection errors, timeouts, TLS errors and
+# requests' exceptions; smtplib.SMTPException is one too, named for the reader.
+RETRYABLE_ERRORS: tuple[type[BaseException], ...] = (
+    TransientDeliveryError,
+    smtplib.SMTPException,
+    OSError,
+    http.client.HTTPException,
+)
+
+
+def raise_for_answer(status: int, body: str, *, peer: str) -> None:
+    """Classify an HTTP answer: 2xx is delivered, 5xx and 429 are retried, anything else (a redirect, which
+    is never followed, or a 4xx) fails for good."""
+    if 200 <= status < 300:
+        return
+    if status >= 500 or status == 429:
+        raise TransientDeliveryError(f"{peer} answered HTTP {status}: {body[:200]}")
+    if 300 <= status < 400:
+        raise DeliveryError(f"{peer} answered HTTP {status} (redirects are not followed)")
+    raise DeliveryError(f"{peer} answered HTTP {status}: {body[:200]}")
 
 
 def send_email(notification: Notification) -> None:
@@ -50,14 +84,38 @@ def webhook_signature(body: bytes) -> str:
     return "sha256=" + hmac.new(secret, body, hashlib.sha256).hexdigest()
 
 
+def webhook_destination(address: str) -> egress.Destination:
+    """Vet a webhook contact method's URL with the same egress rules as automated actions and Slack: the host
+    on FIREBREAK_WEBHOOK_ALLOWED_HOSTS, every resolved address public unless its network is on
+    FIREBREAK_AUTOMATION_ALLOWED_NETWORKS. Raises EgressRefused."""
+    return egress.check_destination(
+        address,
+        allowed_hosts=settings.FIREBREAK_WEBHOOK_ALLOWED_HOSTS,
+        allowed_networks=settings.FIREBREAK_AUTOMATION_ALLOWED_NETWORKS,
+    )
+
+
+def validate_contact_address(*, kind: str, address: str) -> None:
+    """The rule a contact method's address must pass when it is saved (admin, API): raises ValidationError
+    naming `address`. Webhook URLs are checked again when each message is sent (DNS may have changed)."""
+    if kind == Notification.Channel.WEBHOOK:
+        try:
+            webhook_destination(address)
+        except egress.EgressRefused as exc:
+            raise ValidationError({"address": [f"This webhook URL is not allowed: {exc}."]}) from exc
+
+
 def send_webhook(notification: Notification) -> None:
     """POST the message as JSON to the contact method's URL, signed with HMAC-SHA256 over the raw body in
-    `X-Firebreak-Signature` (`sha256=<hex>`, key FIREBREAK_WEBHOOK_SECRET). Any non-2xx answer is a failure
-    (retried with backoff)."""
+    `X-Firebreak-Signature` (`sha256=<hex>`, key FIREBREAK_WEBHOOK_SECRET). The URL passes the egress rules
+    at send time and the connection goes to the vetted address; redirects are not followed. A 5xx or 429
+    answer is retried with backoff; any other non-2xx answer fails."""
     if not settings.FIREBREAK_WEBHOOK_SECRET:
         raise DeliveryError("FIREBREAK_WEBHOOK_SECRET is not set: webhook notifications cannot be signed")
-    if not notification.address.startswith(("https://", "http://")):
-        raise DeliveryError(f"{notification.address!r} is not an http(s) URL")
+    try:
+        destination = webhook_destination(notification.address)
+    except egress.EgressRefused as exc:
+        raise DeliveryError(f"webhook refused: {exc}") from exc
     payload = notification.payload if isinstance(notification.payload, dict) else {}
     body = json.dumps(
         {
@@ -68,19 +126,18 @@ def send_webhook(notification: Notification) -> None:
         },
         sort_keys=True,
     ).encode()
-    request = urllib.request.Request(  # noqa: S310 - the scheme is checked above
-        notification.address,
-        data=body,
+    response = egress.send(
+        destination,
         method="POST",
+        body=body,
         headers={
             "Content-Type": "application/json",
             "User-Agent": "Firebreak",
             "X-Firebreak-Signature": webhook_signature(body),
         },
+        timeout=10,
     )
-    with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
-        if not 200 <= response.status < 300:
-            raise ConnectionError(f"webhook answered {response.status}")
+    raise_for_answer(response.status, response.body, peer="the webhook")
 
 
 SENDERS: dict[str, Callable[[Notification], None]] = {

@@ -13,6 +13,13 @@ RESPONDERS = "Responders"
 _grants: dict[str, set[tuple[str, str]]] = {MANAGERS: set(), RESPONDERS: set()}
 
 
+def is_manager(user) -> bool:
+    """A member of Managers (or a superuser): the people docs/security.md lets do what responders may not."""
+    if user is None or not user.is_authenticated or not user.is_active:
+        return False
+    return user.is_superuser or user.groups.filter(name=MANAGERS).exists()
+
+
 def grant(group: str, app_label: str, *codenames: str) -> None:
     """Give `group` the permissions `codenames` of `app_label`; "*" means every permission of the app."""
     for codename in codenames:

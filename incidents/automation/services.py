@@ -15,8 +15,9 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from incidents.automation import egress, selectors, templating
+from incidents.automation import selectors, templating
 from incidents.models import AutomationAction, AutomationRule, AutomationRun, Incident, IncidentEvent
+from oncall import egress
 from oncall.errors import DomainError
 from oncall.queueing import enqueue_on_commit
 

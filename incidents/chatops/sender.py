@@ -11,9 +11,9 @@ import json
 
 from django.conf import settings
 
-from incidents.automation import egress
 from incidents.models import TeamChatSettings
-from oncall.channels import DeliveryError
+from oncall import egress
+from oncall.channels import DeliveryError, raise_for_answer
 from oncall.models import Notification
 
 
@@ -49,7 +49,4 @@ def send_slack(notification: Notification) -> None:
         headers={"Content-Type": "application/json"},
         timeout=10,
     )
-    if response.status >= 500 or response.status == 429:
-        raise RuntimeError(f"Slack answered HTTP {response.status}: {response.body[:200]}")  # retried
-    if response.status >= 300:
-        raise DeliveryError(f"Slack answered HTTP {response.status}: {response.body[:200]}")
+    raise_for_answer(response.status, response.body, peer="Slack")  # 5xx and 429 are retried

@@ -1,4 +1,5 @@
-"""POST /chatops/slack/commands/: Slack slash commands, verified by Slack's v0 request signature."""
+"""POST /chatops/slack/commands/: Slack slash commands, verified by Slack's v0 request signature and accepted
+once each (a replayed request is refused like a forged one)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponseNotAllowed, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
-from incidents.chatops import commands, signing
+from incidents.chatops import commands, services, signing
 
 
 @csrf_exempt
@@ -21,6 +22,7 @@ def slack_commands(request: HttpRequest) -> JsonResponse:
             signature=request.headers.get("X-Slack-Signature"),
             body=body,
         )
+        services.slack_request_accept(signature=request.headers["X-Slack-Signature"])  # once per signature
     except signing.BadSignature as exc:
         return JsonResponse({"error": "invalid_signature", "detail": str(exc)}, status=401)
     if request.POST.get("ssl_check"):  # Slack's periodic certificate check: nothing to do

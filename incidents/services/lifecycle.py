@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.text import slugify
@@ -23,6 +23,7 @@ from incidents.models import (
     StatusUpdate,
 )
 from oncall.errors import DomainError
+from oncall.roles import is_manager
 
 REOPEN_WINDOW = timedelta(days=7)
 BACKFILLABLE = ("started_at", "detected_at", "acknowledged_at", "mitigated_at", "resolved_at", "closed_at")
@@ -387,13 +388,20 @@ def incident_update(
     return incident
 
 
+def can_correct_times(user: AbstractBaseUser | None) -> bool:
+    """Managers correct incident times (README, docs/security.md); the API, the admin and the service ask this."""
+    return is_manager(user)
+
+
 def incident_correct_times(
     *, incident: Incident, actor: AbstractBaseUser | None, reason: str = "", **times: datetime | None
 ) -> Incident:
     """Back-fill or correct timestamps (a manager fixing started_at). declared_at is never edited.
 
-    The new values are checked against the timestamp order first (400 naming the field, nothing written);
-    the timeline keeps the old and the new values."""
+    Only managers (or the system, actor None) may; the new values are checked against the timestamp order
+    first (400 naming the field, nothing written); the timeline keeps the old and the new values."""
+    if actor is not None and not can_correct_times(actor):
+        raise PermissionDenied("Only managers correct incident times.")
     actor = _user(actor)
     unknown = set(times) - set(BACKFILLABLE)
     if unknown:

@@ -4,6 +4,7 @@ from oncall import channels  # the delivery senders, reachable as `services.chan
 from oncall.services.generation import GenerationResult, frozen_until, rotation_generate
 from oncall.services.handoffs import handoffs_process, handoffs_process_rotation, reminders_send
 from oncall.services.notifications import (
+    contact_method_save,
     notification_deliver,
     notification_enqueue,
     notification_retry,
@@ -31,6 +32,7 @@ from oncall.services.schedule import (
 __all__ = [
     "register_failure_listener",
     "channels",
+    "contact_method_save",
     "calendar_feed_get_or_create",
     "calendar_feed_rotate",
     "GenerationResult",

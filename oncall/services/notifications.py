@@ -26,6 +26,15 @@ def _default_address(*, user: AbstractBaseUser | None, channel: str) -> str:
     return ""
 
 
+def contact_method_save(*, method: ContactMethod) -> ContactMethod:
+    """Add or change a contact method. Its address must pass the channel's rule (a webhook URL the egress
+    rules allow): ValidationError naming `address` otherwise, and nothing is saved."""
+    channels.validate_contact_address(kind=method.kind, address=method.address)
+    with transaction.atomic():
+        method.save()
+    return method
+
+
 def notification_enqueue(
     *,
     dedupe_key: str,
@@ -62,12 +71,10 @@ def notification_enqueue(
     return notification, created
 
 
-def notification_deliver(*, notification_id: int) -> Notification | None:
-    """Send one due, pending notification. Safe to call twice or concurrently: the row is locked, and a
-    notification that is sent (or being sent by another worker) is skipped."""
-    from oncall.tasks import deliver_notification_task
-
-    now = timezone.now()
+def _claim(*, notification_id: int, now) -> tuple[Notification | None, bool]:
+    """First short transaction: lock the row, take one attempt and a lease, commit. Returns (notification,
+    claimed). While the lease runs (`next_attempt_at` in the future) nobody else claims the row; when a worker
+    dies mid-send the lease runs out and the sweep queues the row again."""
     with transaction.atomic():
         notification = (
             Notification.objects.select_for_update(skip_locked=True)
@@ -75,42 +82,91 @@ def notification_deliver(*, notification_id: int) -> Notification | None:
             .first()
         )
         if notification is None:
-            return None
+            return None, False
         if notification.next_attempt_at and notification.next_attempt_at > now:
-            return notification
-        notification.attempts += 1
-        sender = channels.SENDERS.get(notification.channel)
-        try:
-            if sender is None:
-                raise channels.DeliveryError(f"no sender for channel {notification.channel!r}")
-            sender(notification)
-        except channels.DeliveryError as exc:
+            return notification, False  # not due yet, or claimed by another worker
+        if notification.attempts >= settings.FIREBREAK_NOTIFICATION_MAX_ATTEMPTS:
+            # the last attempt was claimed and never reported back (its worker died): do not send again
             notification.status = Notification.Status.FAILED
-            notification.error = str(exc)
+            notification.error = f"attempt {notification.attempts} never finished (worker lost); not retried"
             notification.next_attempt_at = None
-        except Exception as exc:  # noqa: BLE001 - any transport error is recorded and retried
-            logger.warning("notification %s attempt %s failed: %s", notification.pk, notification.attempts, exc)
-            notification.error = f"attempt {notification.attempts}: {type(exc).__name__}: {exc}"
-            if notification.attempts >= settings.FIREBREAK_NOTIFICATION_MAX_ATTEMPTS:
-                notification.status = Notification.Status.FAILED
-                notification.next_attempt_at = None
-            else:
-                delay = settings.FIREBREAK_NOTIFICATION_RETRY_SECONDS * 2 ** (notification.attempts - 1)
-                notification.next_attempt_at = now + timedelta(seconds=delay)
-                enqueue_on_commit(deliver_notification_task, notification.pk, countdown=delay)
-        else:
+            notification.save(update_fields=["status", "error", "next_attempt_at"])
+            _notify_failure(notification)
+            return notification, False
+        notification.attempts += 1
+        notification.next_attempt_at = now + timedelta(seconds=settings.FIREBREAK_NOTIFICATION_LEASE_SECONDS)
+        notification.save(update_fields=["attempts", "next_attempt_at"])
+    return notification, True
+
+
+def _send(notification: Notification) -> tuple[str, str]:
+    """Outside any transaction. Returns (outcome, error): outcome is "sent", "retry" (a transport error) or
+    "failed" (cannot succeed: a refusal, or a bug, which is never retried)."""
+    sender = channels.SENDERS.get(notification.channel)
+    try:
+        if sender is None:
+            raise channels.DeliveryError(f"no sender for channel {notification.channel!r}")
+        sender(notification)
+    except channels.DeliveryError as exc:
+        return "failed", str(exc)
+    except channels.RETRYABLE_ERRORS as exc:
+        logger.warning("notification %s attempt %s failed: %s", notification.pk, notification.attempts, exc)
+        return "retry", f"attempt {notification.attempts}: {type(exc).__name__}: {exc}"
+    except Exception as exc:  # noqa: BLE001 - a bug: fail visibly at once rather than retry it
+        logger.exception("notification %s cannot be sent (not retried)", notification.pk)
+        return "failed", f"{type(exc).__name__}: {exc} (an error in Firebreak, not retried)"
+    return "sent", ""
+
+
+def _record(*, notification_id: int, attempt: int, outcome: str, error: str) -> Notification:
+    """Second short transaction: record what the attempt did. If the lease ran out and another worker claimed
+    the row meanwhile, only a success is recorded (the newer attempt owns any failure)."""
+    from oncall.tasks import deliver_notification_task
+
+    with transaction.atomic():
+        notification = Notification.objects.select_for_update().get(pk=notification_id)
+        if notification.status != Notification.Status.PENDING:
+            return notification
+        if notification.attempts != attempt and outcome != "sent":
+            return notification
+        now = timezone.now()
+        if outcome == "sent":
             notification.status = Notification.Status.SENT
-            notification.sent_at = timezone.now()
+            notification.sent_at = now
             notification.error = ""
             notification.next_attempt_at = None
-        notification.save(update_fields=["attempts", "status", "error", "next_attempt_at", "sent_at"])
+        elif outcome == "retry" and notification.attempts < settings.FIREBREAK_NOTIFICATION_MAX_ATTEMPTS:
+            delay = settings.FIREBREAK_NOTIFICATION_RETRY_SECONDS * 2 ** (notification.attempts - 1)
+            notification.error = error
+            notification.next_attempt_at = now + timedelta(seconds=delay)
+            enqueue_on_commit(deliver_notification_task, notification.pk, countdown=delay)
+        else:
+            notification.status = Notification.Status.FAILED
+            notification.error = error
+            notification.next_attempt_at = None
+        notification.save(update_fields=["status", "error", "next_attempt_at", "sent_at"])
         if notification.status == Notification.Status.FAILED:
-            for listener in FAILURE_LISTENERS:
-                listener(notification)
+            _notify_failure(notification)
     return notification
 
 
-# Called inside the delivery transaction when a notification has finally failed. Higher layers register
+def notification_deliver(*, notification_id: int) -> Notification | None:
+    """Send one due, pending notification. Safe to call twice or concurrently: a short transaction claims it
+    (one attempt, a lease), the message goes out with no transaction open and no row locked, and a second
+    short transaction records the outcome. Only transport errors are retried, with exponential backoff."""
+    notification, claimed = _claim(notification_id=notification_id, now=timezone.now())
+    if not claimed:
+        return notification
+    outcome, error = _send(notification)
+    return _record(notification_id=notification.pk, attempt=notification.attempts, outcome=outcome, error=error)
+
+
+def _notify_failure(notification: Notification) -> None:
+    for listener in FAILURE_LISTENERS:
+        listener(notification)
+
+
+# Called inside the recording (or claiming) transaction when a notification has finally failed. Higher layers register
 # here (incidents puts a failed page on the incident's timeline), since oncall cannot import them.
 FAILURE_LISTENERS: list = []
 

@@ -179,3 +179,21 @@ def test_changelist_count_is_capped(manager_client, monkeypatch):
     counts = [q["sql"] for q in queries.captured_queries if "COUNT(" in q["sql"].upper()]
     assert any("LIMIT 6" in sql for sql in counts)  # never an unbounded COUNT(*) over every incident
     assert all("LIMIT" in sql for sql in counts)
+
+
+def test_admin_responder_cannot_correct_times(responder_client, responder):
+    """The change form shows a responder the times read-only; a posted correction changes nothing."""
+    incident = services.incident_declare(title="x", severity="P1", service=ServiceFactory(), actor=responder)
+    earlier = incident.started_at - timedelta(hours=2)
+    url = reverse("admin:incidents_incident_change", args=[incident.pk])
+    form = responder_client.get(url).context["adminform"].form
+    assert "started_at" not in form.fields
+
+    data = _change_data(incident, started_at_0=earlier.strftime("%Y-%m-%d"), started_at_1=earlier.strftime("%H:%M:%S"))
+    response = responder_client.post(url, data)
+
+    assert response.status_code == 302
+    started = incident.started_at
+    incident.refresh_from_db()
+    assert incident.started_at == started
+    assert not incident.events.filter(kind="times_corrected").exists()

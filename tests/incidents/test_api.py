@@ -204,3 +204,20 @@ def test_api_unknown_incident_is_404_in_the_error_format(responder_api, db):
     response = responder_api.post("/api/v1/incidents/INC-1999-1/acknowledge/")
     assert response.status_code == 404
     assert response.json()["code"] == "not_found"
+
+
+def test_api_responder_cannot_correct_times(responder_api, manager, service):
+    """Managers correct incident times (README, docs/security.md): a responder's correction is 403, changes
+    nothing and leaves no timeline event."""
+    ref = declare(responder_api).json()["ref"]
+    incident = Incident.objects.get(ref=ref)
+    earlier = incident.started_at - timedelta(minutes=40)
+
+    response = responder_api.post(f"/api/v1/incidents/{ref}/times/", {"started_at": earlier.isoformat()}, format="json")
+
+    assert response.status_code == 403
+    assert Incident.objects.get(ref=ref).started_at == incident.started_at
+    assert not incident.events.filter(kind="times_corrected").exists()
+    responder_api.force_authenticate(manager)
+    ok = responder_api.post(f"/api/v1/incidents/{ref}/times/", {"started_at": earlier.isoformat()}, format="json")
+    assert ok.status_code == 200

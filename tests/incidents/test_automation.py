@@ -10,11 +10,12 @@ from django.db import IntegrityError
 from django.utils import timezone
 
 from incidents import services
-from incidents.automation import egress, templating
 from incidents.automation import services as automation
+from incidents.automation import templating
 from incidents.automation.tasks import run_automation_task
 from incidents.models import AutomationAction, AutomationRule, AutomationRun, IncidentEvent
 from incidents.response import incident_response_prepare
+from oncall import egress
 from oncall.errors import DomainError
 from tests.incidents.factories import IncidentFactory
 from tests.incidents.response_helpers import attach_alert

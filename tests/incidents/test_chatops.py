@@ -1,4 +1,5 @@
 import time
+from datetime import timedelta
 from urllib.parse import urlencode
 
 import pytest
@@ -167,13 +168,13 @@ def test_oncall_lists_now_and_next(client, slack_responder):
     assert "No team 'nope'" in slack_post(client, "oncall nope").json()["text"]
 
 
-def test_help_lists_every_command(client):
+def test_help_lists_every_command(client, db):  # db: each accepted signature is recorded
     text = slack_post(client, "help", user_id="U0ANYONE").json()["text"]
     for command in ("declare", "ack", "mitigate", "resolve", "update", "oncall", "help"):
         assert f"/incident {command}" in text
 
 
-def test_ssl_check_is_answered_without_a_user(client):
+def test_ssl_check_is_answered_without_a_user(client, db):
     response = slack_post(client, "", user_id="")
     assert response.status_code == 200
     body = "ssl_check=1&token=x"
@@ -187,3 +188,76 @@ def test_ssl_check_is_answered_without_a_user(client):
     )
     assert signed.status_code == 200
     assert signed.json() == {}
+
+
+# --- each signed request is accepted once ------------------------------------------------------------------
+
+
+def _signed_by_slack_sdk(text: str, *, user_id: str = "U0RESPONDER") -> tuple[str, dict]:
+    """A request signed by the official Slack SDK (slack_sdk.signature.SignatureVerifier), as Slack signs it."""
+    from slack_sdk.signature import SignatureVerifier
+
+    body = urlencode({"command": "/incident", "text": text, "user_id": user_id, "trigger_id": "13345224609.7"})
+    timestamp = str(int(time.time()))
+    signature = SignatureVerifier(SECRET).generate_signature(timestamp=timestamp, body=body)
+    return body, {"HTTP_X_SLACK_REQUEST_TIMESTAMP": timestamp, "HTTP_X_SLACK_SIGNATURE": signature}
+
+
+def test_request_signed_by_the_slack_sdk_is_accepted(client, slack_responder, service):
+    body, headers = _signed_by_slack_sdk("declare P2 checkout Slow checkout")
+    response = client.post(URL, data=body, content_type="application/x-www-form-urlencoded", **headers)
+    assert response.status_code == 200
+    assert Incident.objects.get().title == "Slow checkout"
+
+
+def test_replayed_request_within_the_window_is_401_and_declares_nothing(client, slack_responder, service):
+    body, headers = _signed_by_slack_sdk("declare P1 checkout Payments down")
+    first = client.post(URL, data=body, content_type="application/x-www-form-urlencoded", **headers)
+    replay = client.post(URL, data=body, content_type="application/x-www-form-urlencoded", **headers)
+
+    assert first.status_code == 200
+    assert replay.status_code == 401
+    assert "already received" in replay.json()["detail"]
+    assert Incident.objects.count() == 1
+
+
+def test_concurrent_replays_are_accepted_exactly_once(transactional_db, slack_responder, service):
+    """Copies of one signed request sent at the same moment (threads, each with its own database connection,
+    as separate web processes would): one declares, the others are refused."""
+    import threading
+
+    from django.db import connection
+    from django.test import Client
+
+    body, headers = _signed_by_slack_sdk("declare P1 checkout Payments down")
+    start = threading.Barrier(4)
+    codes = []
+
+    def post():
+        try:
+            start.wait()
+            response = Client().post(URL, data=body, content_type="application/x-www-form-urlencoded", **headers)
+            codes.append(response.status_code)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=post) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert sorted(codes) == [200, 401, 401, 401]
+    assert Incident.objects.count() == 1
+
+
+def test_accepted_signatures_are_pruned_after_the_window(client, slack_responder, service):
+    from django.utils import timezone
+
+    from incidents.models import SlackRequest
+
+    old = timezone.now() - timedelta(minutes=11)
+    SlackRequest.objects.create(signature="v0=" + "a" * 64, received_at=old)
+    slack_post(client, "help")
+    assert not SlackRequest.objects.filter(received_at=old).exists()
+    assert SlackRequest.objects.count() == 1  # the request just accepted

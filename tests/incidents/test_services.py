@@ -266,3 +266,15 @@ def test_next_ref_is_atomic_per_year(db):
 
 def test_incident_factory_rows_are_valid(db):
     assert IncidentFactory().status == "triggered"
+
+
+def test_incident_correct_times_is_for_managers(service, responder):
+    from django.core.exceptions import PermissionDenied
+
+    incident = services.incident_declare(title="x", severity="P2", service=service, actor=responder)
+    with pytest.raises(PermissionDenied):
+        services.incident_correct_times(
+            incident=incident, actor=responder, started_at=incident.started_at - timedelta(hours=1)
+        )
+    incident.refresh_from_db()
+    assert not incident.events.filter(kind="times_corrected").exists()

@@ -4,6 +4,7 @@ import pytest
 from django.core import mail
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError
+from django.urls import reverse
 
 from incidents import services
 from incidents.models import Subscription, TeamChatSettings
@@ -17,10 +18,10 @@ from tests.oncall.factories import UserFactory
 def test_stakeholder_update_is_emailed_once_to_each_subscriber(service, responder):
     incident = IncidentFactory(service=service)
     follower = UserFactory(username="follower")
-    subscription_create(service=service, user=follower)
-    subscription_create(incident=incident, user=follower)  # subscribed twice: one mail
-    subscription_create(incident=incident, email="VP@Example.com")
-    subscription_create(service=ServiceFactory(), email="other@example.com")  # another service
+    subscription_create(actor=None, service=service, user=follower)
+    subscription_create(actor=None, incident=incident, user=follower)  # subscribed twice: one mail
+    subscription_create(actor=None, incident=incident, email="VP@Example.com")
+    subscription_create(actor=None, service=ServiceFactory(), email="other@example.com")  # another service
 
     update = services.status_update_create(incident=incident, author=responder, message="Fix deployed")
 
@@ -34,7 +35,7 @@ def test_stakeholder_update_is_emailed_once_to_each_subscriber(service, responde
 
 def test_responder_audience_updates_are_not_emailed_to_subscribers(service, responder):
     incident = IncidentFactory(service=service)
-    subscription_create(service=service, email="exec@example.com")
+    subscription_create(actor=None, service=service, email="exec@example.com")
 
     services.status_update_create(incident=incident, author=responder, message="Digging in logs", audience="responders")
 
@@ -43,7 +44,7 @@ def test_responder_audience_updates_are_not_emailed_to_subscribers(service, resp
 
 def test_practice_updates_say_so(service, responder):
     incident = IncidentFactory(service=service, is_practice=True)
-    subscription_create(incident=incident, email="exec@example.com")
+    subscription_create(actor=None, incident=incident, email="exec@example.com")
 
     services.status_update_create(incident=incident, author=responder, message="Drill going well")
 
@@ -52,13 +53,13 @@ def test_practice_updates_say_so(service, responder):
 
 def test_subscription_create_validates_target_and_recipient(service):
     with pytest.raises(ValidationError) as error:
-        subscription_create(email="a@example.com")
+        subscription_create(actor=None, email="a@example.com")
     assert "service" in error.value.message_dict
     with pytest.raises(ValidationError) as error:
-        subscription_create(service=service, email="not an address")
+        subscription_create(actor=None, service=service, email="not an address")
     assert "email" in error.value.message_dict
-    assert subscription_create(service=service, email="a@example.com") == subscription_create(
-        service=service, email="a@example.com"
+    assert subscription_create(actor=None, service=service, email="a@example.com") == subscription_create(
+        actor=None, service=service, email="a@example.com"
     )
 
 
@@ -141,6 +142,70 @@ def test_api_subscribes_the_signed_in_user_and_unsubscribes(responder_api, respo
 
 
 def test_api_cannot_delete_someone_elses_subscription(responder_api, service):
-    other = subscription_create(service=service, user=UserFactory(username="someone"))
+    other = subscription_create(actor=None, service=service, user=UserFactory(username="someone"))
     assert responder_api.delete(f"/api/v1/subscriptions/{other.pk}/").status_code == 404
     assert Subscription.objects.filter(pk=other.pk).exists()
+
+
+# --- who may subscribe whom: one rule for the admin and the API (docs/response.md) --------------------------
+
+
+def test_subscription_create_lets_only_managers_subscribe_others(service, responder, manager):
+    other = UserFactory(username="other")
+    with pytest.raises(ValidationError) as error:
+        subscription_create(actor=responder, service=service, user=other)
+    assert "Only managers" in error.value.message_dict["user"][0]
+    with pytest.raises(ValidationError) as error:
+        subscription_create(actor=responder, service=service, email="outside@example.com")
+    assert "Only managers" in error.value.message_dict["email"][0]
+    assert not Subscription.objects.exists()
+
+    assert subscription_create(actor=responder, service=service, user=responder).user == responder
+    assert subscription_create(actor=manager, service=service, user=other).user == other
+    assert subscription_create(actor=manager, service=service, email="outside@example.com").email
+
+
+def test_responder_in_the_admin_subscribes_only_themselves(client, responder, service):
+    other = UserFactory(username="other")
+    client.force_login(responder)
+    for posted in ({"user": other.pk}, {"email": "outside@example.com"}):
+        response = client.post(reverse("admin:incidents_subscription_add"), {"service": service.pk, **posted})
+        assert response.status_code == 302
+    assert list(Subscription.objects.values_list("user__username", "email", "service")) == [
+        ("responder", "", service.pk)
+    ]
+    form = client.get(reverse("admin:incidents_subscription_add")).context["adminform"].form
+    assert sorted(form.fields) == ["incident", "service"]
+
+
+def test_responder_sees_only_their_own_subscriptions_in_the_admin(client, responder, service):
+    subscription_create(actor=None, service=service, email="exec@example.com")
+    mine = subscription_create(actor=responder, service=service, user=responder)
+    client.force_login(responder)
+    response = client.get(reverse("admin:incidents_subscription_changelist"))
+    assert [s.pk for s in response.context["cl"].result_list] == [mine.pk]
+
+
+def test_manager_in_the_admin_subscribes_an_outside_address(client, manager, service):
+    client.force_login(manager)
+    response = client.post(reverse("admin:incidents_subscription_add"), {"service": service.pk, "email": "VP@x.com"})
+    assert response.status_code == 302
+    assert Subscription.objects.get().email == "vp@x.com"
+
+
+def test_manager_in_the_admin_gets_the_rule_as_a_form_error(client, manager, service):
+    client.force_login(manager)
+    response = client.post(reverse("admin:incidents_subscription_add"), {"service": service.pk})
+    assert response.status_code == 200
+    assert "Give a user or an e-mail address." in response.context["adminform"].form.errors["email"]
+    assert not Subscription.objects.exists()
+
+
+def test_manager_cannot_edit_a_subscription_around_the_rule(client, manager, service):
+    subscription = subscription_create(actor=None, service=service, email="exec@example.com")
+    client.force_login(manager)
+    url = reverse("admin:incidents_subscription_change", args=[subscription.pk])
+    assert client.get(url).status_code == 200  # shown read-only
+    client.post(url, {"service": service.pk, "email": "not an address"})
+    subscription.refresh_from_db()
+    assert subscription.email == "exec@example.com"

@@ -56,7 +56,7 @@ API_MATRIX: dict[str, dict[str, tuple[int, int, int, int]]] = {
     r"api/v1/^incidents/(?P<ref>[^/]+)/resolve/$": {"POST": (403, 403, 404, 404)},
     r"api/v1/^incidents/(?P<ref>[^/]+)/roles/$": {"POST": (403, 403, 400, 400)},
     r"api/v1/^incidents/(?P<ref>[^/]+)/timeline/$": {"GET": (403, 404, 404, 404)},
-    r"api/v1/^incidents/(?P<ref>[^/]+)/times/$": {"POST": (403, 403, 400, 400)},
+    r"api/v1/^incidents/(?P<ref>[^/]+)/times/$": {"POST": (403, 403, 403, 400)},  # managers correct times
     r"api/v1/^incidents/(?P<ref>[^/]+)/updates/$": {"GET": (403, 404, 404, 404), "POST": (403, 403, 404, 404)},
     r"api/v1/^services/$": {"GET": (403, 200, 200, 200)},
     r"api/v1/^services/(?P<slug>[^/.]+)/$": {"GET": (403, 404, 404, 404)},

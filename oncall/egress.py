@@ -1,4 +1,5 @@
-"""Outbound HTTP that cannot be aimed at our own network by mistake or by a crafted URL.
+"""Outbound HTTP that cannot be aimed at our own network by mistake or by a crafted URL: the one egress path
+of automated actions, Slack webhooks and webhook contact methods (each with its own host allow-list).
 
 A URL's host must be on an allow-list; the host is resolved once and every address is checked with
 `ipaddress`: loopback, private, link-local, multicast, reserved and unspecified addresses are refused
