@@ -367,3 +367,20 @@ def test_api_library_month_filter_out_of_range_is_a_400(manager_api, month):
     response = manager_api.get(f"{API}?month={month}")
     assert response.status_code == 400
     assert response.json()["errors"] == {"month": ["Use YYYY-MM, for example 2026-03."]}
+
+
+def test_api_lowering_the_incident_severity_withdraws_the_untouched_draft(owner_api, owner):
+    # through the incidents API, as a responder lowers it (the listener runs in incidents' severity change)
+    from incidents.models import Incident
+
+    incident = IncidentFactory(severity="P2", commander=owner, status=Incident.Status.RESOLVED)
+    Incident.objects.filter(pk=incident.pk).update(resolved_at=incident.declared_at)
+    postmortem = ready(owner, incidents=[incident])
+    response = owner_api.patch(f"/api/v1/incidents/{incident.ref}/", {"severity": "P3"}, format="json")
+    assert response.status_code == 200, response.json()
+    postmortem.refresh_from_db()
+    assert postmortem.status == "withdrawn"
+    response = owner_api.patch(f"{API}{postmortem.pk}/", {"summary": "x"})
+    assert response.status_code == 409
+    assert response.json()["code"] == "postmortem_withdrawn"
+    assert owner_api.post(f"/api/v1/incidents/{incident.ref}/close/").status_code == 200
