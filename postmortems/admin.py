@@ -6,7 +6,7 @@ from datetime import timedelta
 
 from django import forms
 from django.contrib import admin, messages
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import NON_FIELD_ERRORS, PermissionDenied, ValidationError
 from django.db import models
 from django.http import HttpResponseNotAllowed, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
@@ -31,6 +31,7 @@ STATUS_COLOURS = {
     "draft": "#5b6f82",
     "in_review": "#c99a00",
     "published": "#2e7d32",
+    "withdrawn": "#8a8a8a",
     "open": "#5b6f82",
     "in_progress": "#e0580c",
     "done": "#2e7d32",
@@ -48,10 +49,14 @@ def badge(text: str, colour: str) -> str:
 
 
 def _error_text(exc: Exception) -> str:
+    """A refusal or a validation error as a message: field labels, never internal names."""
     if isinstance(exc, DomainError):
         return exc.message
     if isinstance(exc, ValidationError) and hasattr(exc, "error_dict"):
-        return "; ".join(f"{field}: {' '.join(errors)}" for field, errors in exc.message_dict.items())
+        return "; ".join(
+            " ".join(errors) if field == NON_FIELD_ERRORS else f"{services.field_label(field)}: {' '.join(errors)}"
+            for field, errors in exc.message_dict.items()
+        )
     return " ".join(getattr(exc, "messages", [str(exc)]))
 
 
@@ -71,25 +76,23 @@ def warnings_html(warnings: list[dict]) -> str:
 # --- postmortems ------------------------------------------------------------------------------------------------
 
 
+# a published postmortem changes only through an amendment, a withdrawn one not at all
+FROZEN = (Postmortem.Status.PUBLISHED, Postmortem.Status.WITHDRAWN)
+
+
 class ContributingFactorInline(admin.TabularInline):
     model = ContributingFactor
     extra = 1
     fields = ["category", "description", "position"]
 
     def has_change_permission(self, request, obj=None):
-        return obj is None or obj.status != Postmortem.Status.PUBLISHED and super().has_change_permission(request, obj)
+        return obj is None or obj.status not in FROZEN and super().has_change_permission(request, obj)
 
     def has_add_permission(self, request, obj=None):
-        return (
-            obj is not None and obj.status != Postmortem.Status.PUBLISHED and super().has_add_permission(request, obj)
-        )
+        return obj is not None and obj.status not in FROZEN and super().has_add_permission(request, obj)
 
     def has_delete_permission(self, request, obj=None):
-        return (
-            obj is not None
-            and obj.status != Postmortem.Status.PUBLISHED
-            and super().has_delete_permission(request, obj)
-        )
+        return obj is not None and obj.status not in FROZEN and super().has_delete_permission(request, obj)
 
 
 # what the admin forms pass to the action-item services (the tracker URL is passed on its own: "" clears it);
@@ -169,8 +172,8 @@ WORKFLOW = {
 @admin.register(Postmortem)
 class PostmortemAdmin(admin.ModelAdmin):
     form = PostmortemForm
-    list_display = ["ref_link", "title", "status_badge", "owner", "due_at", "incident_refs", "warning_count"]
-    list_display_links = ["ref_link", "title"]
+    list_display = ["ref_link", "shown_title", "status_badge", "owner", "due_at", "incident_refs", "warning_count"]
+    list_display_links = ["ref_link", "shown_title"]
     list_filter = ["status"]
     list_select_related = ["owner"]
     search_fields = ["title", "incidents__ref"]
@@ -185,9 +188,42 @@ class PostmortemAdmin(admin.ModelAdmin):
     def ref_link(self, obj: Postmortem) -> str:
         return obj.ref
 
+    @admin.display(description="Title", ordering="title")
+    def shown_title(self, obj: Postmortem) -> str:
+        # readers see the published title while an amendment is under way (selectors.with_title_for)
+        return getattr(obj, "shown_title", None) or obj.title
+
     @admin.display(description="Status", ordering="status")
     def status_badge(self, obj: Postmortem) -> str:
         return badge(obj.get_status_display(), STATUS_COLOURS[obj.status])
+
+    @admin.display(description="You are reading")
+    def revision_note(self, obj: Postmortem) -> str:
+        revision = obj.shown_revision
+        return format_html(
+            "revision {}, published {}. An amendment is under way; its text is shown once it is published.",
+            revision.number,
+            services.format_time(revision.published_at),
+        )
+
+    @admin.display(description="Incidents")
+    def revision_incidents(self, obj: Postmortem) -> str:
+        return ", ".join(obj.shown_revision.content.get("incidents") or []) or "—"
+
+    @admin.display(description="Contributing factors")
+    def revision_factors(self, obj: Postmortem) -> str:
+        labels = dict(ContributingFactor.Category.choices)
+        factors = obj.shown_revision.content.get("contributing_factors") or []
+        if not factors:
+            return "—"
+        return format_html(
+            '<ul style="margin:0;padding-left:1.2em">{}</ul>',
+            format_html_join(
+                "",
+                "<li><strong>{}</strong>: {}</li>",
+                ((labels.get(f.get("category"), f.get("category")), f.get("description")) for f in factors),
+            ),
+        )
 
     @admin.display(description="Incidents")
     def incident_refs(self, obj: Postmortem) -> str:
@@ -212,8 +248,23 @@ class PostmortemAdmin(admin.ModelAdmin):
 
     # --- queryset, permissions -------------------------------------------------------------------------------
     def get_queryset(self, request):
-        queryset = super().get_queryset(request).prefetch_related("incidents")
+        queryset = selectors.with_title_for(super().get_queryset(request).prefetch_related("incidents"), request.user)
         return queryset.filter(pk__in=selectors.postmortems_visible_to(request.user).values("pk"))
+
+    def get_object(self, request, object_id, from_field=None):
+        """During an amendment, people not involved in it read the last published revision (selectors)."""
+        obj = super().get_object(request, object_id, from_field)
+        revision = None
+        if obj is not None:
+            revision = selectors.postmortem_revision_for_reader(user=request.user, postmortem=obj)
+        if revision is not None:
+            sections = revision.content.get("sections") or {}
+            obj.title = revision.content.get("title") or obj.title
+            for name in SECTIONS:
+                setattr(obj, name, sections.get(name, ""))
+            obj.lint_warnings = selectors.revision_lint_warnings(revision)
+            obj.shown_revision = revision  # never saved: readers cannot change a postmortem
+        return obj
 
     def has_view_permission(self, request, obj=None):
         return request.user.is_authenticated and request.user.is_staff
@@ -228,13 +279,22 @@ class PostmortemAdmin(admin.ModelAdmin):
 
     def get_readonly_fields(self, request, obj=None):
         readonly = ["status", "published_at", "lint_warnings_display", "preview"]
-        if obj is not None and obj.status == Postmortem.Status.PUBLISHED:
+        readonly += ["revision_note", "revision_incidents", "revision_factors"]
+        if obj is not None and obj.status in FROZEN:
             readonly += ["title", "incidents", "owner", "due_at", *SECTIONS]
         return readonly if obj is not None else []
 
     def get_fieldsets(self, request, obj=None):
         if obj is None:
             return [(None, {"fields": ["title", "incidents", "owner", "due_at"]})]
+        if getattr(obj, "shown_revision", None) is not None:
+            return [
+                (None, {"fields": ["title", "revision_note", "revision_incidents", ("owner", "due_at")]}),
+                ("Blameless-language check (advisory, never blocking)", {"fields": ["lint_warnings_display"]}),
+                ("Sections (Markdown)", {"fields": list(SECTIONS)}),
+                ("Contributing factors", {"fields": ["revision_factors"]}),
+                ("Rendered", {"fields": ["preview"], "classes": ["collapse"]}),
+            ]
         return [
             (None, {"fields": ["title", ("status", "published_at"), "incidents", ("owner", "due_at")]}),
             ("Blameless-language check (advisory, never blocking)", {"fields": ["lint_warnings_display"]}),
@@ -243,7 +303,11 @@ class PostmortemAdmin(admin.ModelAdmin):
         ]
 
     def get_inlines(self, request, obj):
-        return [] if obj is None else self.inlines
+        if obj is None:
+            return []
+        if getattr(obj, "shown_revision", None) is not None:  # the published factors are shown above
+            return [inline for inline in self.inlines if inline is not ContributingFactorInline]
+        return self.inlines
 
     # --- saving through services -----------------------------------------------------------------------------
     def save_model(self, request, obj, form, change):
@@ -258,7 +322,7 @@ class PostmortemAdmin(admin.ModelAdmin):
             )
         else:
             postmortem = Postmortem.objects.get(pk=obj.pk)
-            if postmortem.status != Postmortem.Status.PUBLISHED:
+            if postmortem.status not in FROZEN:
                 try:
                     fields = {name: data[name] for name in ("title", *SECTIONS) if name in form.changed_data}
                     postmortem = services.postmortem_update(

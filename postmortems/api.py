@@ -7,6 +7,7 @@ import io
 
 from django.contrib.auth import get_user_model
 from django.http import HttpResponse
+from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import exceptions, mixins, serializers, status, viewsets
 from rest_framework.decorators import action
@@ -17,7 +18,14 @@ from incidents.models import GameDay, Runbook
 from oncall.models import Team
 from postmortems import selectors, services
 from postmortems.filters import ActionItemFilter, PostmortemFilter
-from postmortems.models import SECTIONS, ActionItem, ContributingFactor, Postmortem, PostmortemReview
+from postmortems.models import (
+    SECTIONS,
+    ActionItem,
+    ContributingFactor,
+    Postmortem,
+    PostmortemReview,
+    PostmortemRevision,
+)
 from postmortems.rendering import render_sections
 
 User = get_user_model()
@@ -39,6 +47,10 @@ class LintWarningSerializer(serializers.Serializer):
 
 
 class FactorSerializer(serializers.ModelSerializer):
+    id = serializers.IntegerField(
+        read_only=True, allow_null=True, help_text="null for a factor of a published revision shown to a reader"
+    )
+
     class Meta:
         model = ContributingFactor
         fields = ["id", "category", "description", "position"]
@@ -103,6 +115,13 @@ class PostmortemListSerializer(serializers.ModelSerializer):
     def get_warning_count(self, obj: Postmortem) -> int:
         return len(obj.lint_warnings or [])
 
+    def to_representation(self, obj: Postmortem) -> dict:
+        data = super().to_representation(obj)
+        shown_title = getattr(obj, "shown_title", None)  # selectors.with_title_for: a reader during an amendment
+        if shown_title:
+            data["title"] = shown_title
+        return data
+
 
 class PostmortemDetailSerializer(PostmortemListSerializer):
     html = serializers.SerializerMethodField(help_text="Each section rendered from Markdown and sanitised")
@@ -111,6 +130,11 @@ class PostmortemDetailSerializer(PostmortemListSerializer):
     action_items = ActionItemSerializer(many=True, read_only=True)
     reviews = ReviewSerializer(many=True, read_only=True)
     revisions = serializers.SerializerMethodField()
+    shown_revision = serializers.SerializerMethodField(
+        help_text="While an amendment is under way, people not involved in it (neither the owner, the incidents' "
+        "responders nor a manager) read the last published revision: its number; null when the text shown is "
+        "the current one"
+    )
 
     class Meta(PostmortemListSerializer.Meta):
         fields = [
@@ -123,6 +147,7 @@ class PostmortemDetailSerializer(PostmortemListSerializer):
             "action_items",
             "reviews",
             "revisions",
+            "shown_revision",
         ]
         read_only_fields = fields
 
@@ -131,6 +156,71 @@ class PostmortemDetailSerializer(PostmortemListSerializer):
 
     def get_revisions(self, obj: Postmortem) -> list[dict]:
         return [{"number": r.number, "published_at": r.published_at} for r in obj.revisions.all()]
+
+    def get_shown_revision(self, obj: Postmortem) -> int | None:
+        revision = self.context.get("shown_revision")
+        return revision.number if revision is not None else None
+
+    def to_representation(self, obj: Postmortem) -> dict:
+        data = super().to_representation(obj)
+        revision: PostmortemRevision | None = self.context.get("shown_revision")
+        if revision is not None:
+            # a reader during an amendment: the published text, not the work in progress
+            content = revision.content
+            sections = {name: (content.get("sections") or {}).get(name, "") for name in SECTIONS}
+            warnings = selectors.revision_lint_warnings(revision)
+            data.update(
+                title=content.get("title", data["title"]),
+                incidents=list(content.get("incidents", data["incidents"])),
+                **sections,
+                html=render_sections(sections),
+                lint_warnings=warnings,
+                warning_count=len(warnings),
+                contributing_factors=[
+                    {"id": None, "position": position, **factor}
+                    for position, factor in enumerate(content.get("contributing_factors") or [])
+                ],
+            )
+        return data
+
+
+class RevisionSerializer(serializers.ModelSerializer):
+    """A published revision as listed: who published it and when, and its title."""
+
+    published_by = serializers.CharField(source="published_by.username", read_only=True, allow_null=True, default=None)
+    title = serializers.CharField(source="content.title", read_only=True, default="")
+
+    class Meta:
+        model = PostmortemRevision
+        fields = ["number", "published_at", "published_by", "title"]
+        read_only_fields = fields
+
+
+class RevisionFactorSerializer(serializers.Serializer):
+    category = serializers.ChoiceField(choices=ContributingFactor.Category.choices, read_only=True)
+    description = serializers.CharField(read_only=True)
+
+
+class RevisionDetailSerializer(RevisionSerializer):
+    """A published revision as it was published: immutable."""
+
+    incidents = serializers.ListField(
+        child=serializers.CharField(), source="content.incidents", read_only=True, default=list
+    )
+    sections = serializers.DictField(
+        child=serializers.CharField(allow_blank=True), source="content.sections", read_only=True
+    )
+    html = serializers.SerializerMethodField(help_text="Each section rendered from Markdown and sanitised")
+    contributing_factors = RevisionFactorSerializer(
+        many=True, source="content.contributing_factors", read_only=True, default=list
+    )
+
+    class Meta(RevisionSerializer.Meta):
+        fields = [*RevisionSerializer.Meta.fields, "incidents", "sections", "html", "contributing_factors"]
+        read_only_fields = fields
+
+    def get_html(self, obj: PostmortemRevision) -> dict[str, str]:
+        return render_sections(obj.content.get("sections") or {})
 
 
 class PostmortemUpdateSerializer(serializers.Serializer):
@@ -200,7 +290,12 @@ class PostmortemViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewse
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):
             return Postmortem.objects.none()
-        base = selectors.postmortem_list() if self.action == "list" else selectors.postmortem_detail()
+        if self.action == "list":
+            base = selectors.with_title_for(selectors.postmortem_list(), self.request.user)
+        elif self.action in ("revisions", "revision"):
+            base = Postmortem.objects.all()
+        else:
+            base = selectors.postmortem_detail()
         return base.filter(pk__in=selectors.postmortems_visible_to(self.request.user).values("pk"))
 
     def get_serializer_class(self):
@@ -215,6 +310,33 @@ class PostmortemViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewse
     def _respond(self, postmortem: Postmortem, code: int = status.HTTP_200_OK) -> Response:
         postmortem = selectors.postmortem_detail().get(pk=postmortem.pk)
         return Response(PostmortemDetailSerializer(postmortem).data, status=code)
+
+    def retrieve(self, request, pk=None):
+        """The postmortem; during an amendment, people not involved in it read the last published revision."""
+        postmortem = self.get_object()
+        revision = selectors.postmortem_revision_for_reader(user=request.user, postmortem=postmortem)
+        serializer = PostmortemDetailSerializer(postmortem, context={"request": request, "shown_revision": revision})
+        return Response(serializer.data)
+
+    @extend_schema(responses=RevisionSerializer(many=True))
+    @action(detail=True, methods=["get"], pagination_class=None, filterset_class=None)
+    def revisions(self, request, pk=None):
+        """The published revisions, oldest first (immutable: an amendment adds one, never changes one)."""
+        revisions = selectors.postmortem_revisions(postmortem=self.get_object())
+        return Response(RevisionSerializer(revisions, many=True).data)
+
+    @extend_schema(responses=RevisionDetailSerializer)
+    @action(
+        detail=True,
+        methods=["get"],
+        url_path=r"revisions/(?P<number>[0-9]+)",
+        pagination_class=None,
+        filterset_class=None,
+    )
+    def revision(self, request, pk=None, number=None):
+        """One published revision, as it was published."""
+        revisions = selectors.postmortem_revisions(postmortem=self.get_object())
+        return Response(RevisionDetailSerializer(get_object_or_404(revisions, number=int(number))).data)
 
     @extend_schema(request=PostmortemUpdateSerializer, responses=PostmortemDetailSerializer)
     def partial_update(self, request, pk=None):

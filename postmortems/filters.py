@@ -30,7 +30,7 @@ class PostmortemFilter(django_filters.FilterSet):
     def filter_month(self, queryset, name, value):
         try:
             year, month = (int(part) for part in value.split("-"))
-            if not 1 <= month <= 12:
+            if not (1 <= month <= 12 and 1 <= year <= 9999):  # beyond 9999 Python has no datetime: a 500
                 raise ValueError
         except ValueError as exc:
             raise ValidationError({"month": ["Use YYYY-MM, for example 2026-03."]}) from exc

@@ -29,6 +29,10 @@ SECTIONS = {
 # Sections a postmortem needs before it can be submitted for review.
 REQUIRED_SECTIONS = ("summary", "impact", "timeline", "detection", "trigger", "resolution", "lessons")
 OPEN_ITEM_STATUSES = ("open", "in_progress")
+# A postmortem's content is what a published revision holds and what reviewers approve: the title, the sections,
+# the contributing factors and the incidents it covers. Changing any of it after an approval withdraws the
+# approval. Owner, due date, action items and warnings are not content.
+CONTENT_FIELDS = ("title", *SECTIONS)
 
 
 class Postmortem(models.Model):
@@ -36,6 +40,8 @@ class Postmortem(models.Model):
         DRAFT = "draft", "Draft"
         IN_REVIEW = "in_review", "In review"
         PUBLISHED = "published", "Published"
+        # a draft nothing was ever submitted for, whose incidents' severity no longer requires a postmortem
+        WITHDRAWN = "withdrawn", "Withdrawn"
 
     title = models.CharField(max_length=200)
     incidents = models.ManyToManyField(Incident, related_name="postmortems", blank=True)
@@ -57,7 +63,10 @@ class Postmortem(models.Model):
     got_lucky = models.TextField(blank=True, verbose_name="where we got lucky")
     lessons = models.TextField(blank=True)
     lint_warnings = models.JSONField(default=list, blank=True, help_text="Blameless-language warnings (advisory)")
-    review_round = models.PositiveIntegerField(default=0, help_text="Incremented on every submission for review")
+    review_round = models.PositiveIntegerField(
+        default=0,
+        help_text="Incremented on every submission for review and whenever a content change withdraws approvals",
+    )
     published_at = models.DateTimeField(null=True, blank=True, help_text="First publication; kept on amendments")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -163,6 +172,9 @@ class PostmortemEvent(models.Model):
         CHANGES_REQUESTED = "changes_requested", "Changes requested"
         PUBLISHED = "published", "Published"
         AMENDMENT_STARTED = "amendment_started", "Amendment started"
+        APPROVAL_WITHDRAWN = "approval_withdrawn", "Approval withdrawn"
+        WITHDRAWN = "withdrawn", "Withdrawn"
+        RESTORED = "restored", "Restored"
         INCIDENT_LINKED = "incident_linked", "Incident linked"
         OWNER_CHANGED = "owner_changed", "Owner changed"
         ACTION_ITEM_ADDED = "action_item_added", "Action item added"

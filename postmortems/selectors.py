@@ -10,12 +10,21 @@ from datetime import date, datetime, timedelta
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
-from django.db.models import Prefetch, Q, QuerySet
+from django.db.models import Case, CharField, Exists, F, OuterRef, Prefetch, Q, QuerySet, Subquery, When
+from django.db.models.fields.json import KT
 from django.utils import timezone
 
 from incidents.models import Incident, IncidentEvent, IncidentRoleAssignment
 from oncall import roles
-from postmortems.models import OPEN_ITEM_STATUSES, ActionItem, Postmortem, PostmortemEvent
+from postmortems import blameless
+from postmortems.models import (
+    OPEN_ITEM_STATUSES,
+    SECTIONS,
+    ActionItem,
+    Postmortem,
+    PostmortemEvent,
+    PostmortemRevision,
+)
 
 # Kinds of incident events that make the pre-filled postmortem timeline (reminders and edits are noise).
 KEY_EVENT_KINDS = (
@@ -101,6 +110,68 @@ def postmortems_visible_to(user: AbstractBaseUser) -> QuerySet[Postmortem]:
     return Postmortem.objects.filter(Q(published_at__isnull=False) | Q(pk__in=editable))
 
 
+# --- who reads what -------------------------------------------------------------------------------------------
+#
+# People *involved* in a postmortem are those who may edit it: its owner, the responders of its incidents (which
+# includes whoever submitted it) and managers (its reviewers). They see the working text. Everyone else is a
+# *reader*: while an amendment is under way (the postmortem was published, and is now in review or back in
+# draft), a reader sees the last published revision, not the work in progress.
+
+
+def user_is_involved(user: AbstractBaseUser, postmortem: Postmortem) -> bool:
+    return is_manager(user) or postmortems_editable_by(user).filter(pk=postmortem.pk).exists()
+
+
+def postmortem_revision_for_reader(*, user: AbstractBaseUser, postmortem: Postmortem) -> PostmortemRevision | None:
+    """The revision a reader sees instead of the working text: the latest published one while an amendment is
+    under way and the user is not involved; None when the current text is what the user sees."""
+    if postmortem.status == Postmortem.Status.PUBLISHED or postmortem.published_at is None:
+        return None
+    if user_is_involved(user, postmortem):
+        return None
+    return PostmortemRevision.objects.filter(postmortem=postmortem).order_by("-number").first()
+
+
+def with_title_for(queryset: QuerySet[Postmortem], user: AbstractBaseUser) -> QuerySet[Postmortem]:
+    """Annotate `shown_title`: the working title for the involved and for published postmortems, the title of
+    the last published revision for readers during an amendment. One subquery, no extra query per row."""
+    latest_title = Subquery(
+        PostmortemRevision.objects.filter(postmortem=OuterRef("pk"))
+        .order_by("-number")
+        .values(title=KT("content__title"))[:1]
+    )
+    if is_manager(user):
+        return queryset.annotate(shown_title=F("title"))
+    involved = Q(owner=user) | Exists(
+        Postmortem.incidents.through.objects.filter(
+            postmortem_id=OuterRef("pk"), incident_id__in=_responded_incidents(user).values("pk")
+        )
+    )
+    return queryset.annotate(
+        shown_title=Case(
+            When(involved, then=F("title")),
+            When(Q(status=Postmortem.Status.PUBLISHED) | Q(published_at__isnull=True), then=F("title")),
+            default=latest_title,
+            output_field=CharField(),
+        )
+    )
+
+
+def revision_lint_warnings(revision: PostmortemRevision) -> list[dict[str, object]]:
+    """The blameless-language warnings of a published revision (computed: revisions store only the text)."""
+    content = revision.content
+    return blameless.check_as_dicts(
+        sections={name: (content.get("sections") or {}).get(name, "") for name in SECTIONS},
+        factors=[factor.get("description", "") for factor in content.get("contributing_factors") or []],
+        people=people_names(),
+    )
+
+
+def postmortem_revisions(*, postmortem: Postmortem) -> QuerySet[PostmortemRevision]:
+    """A postmortem's published revisions, oldest first, with who published each: two queries in all."""
+    return PostmortemRevision.objects.filter(postmortem=postmortem).select_related("published_by").order_by("number")
+
+
 def user_can_edit_postmortem(user: AbstractBaseUser, postmortem: Postmortem) -> bool:
     if not user.has_perm("postmortems.change_postmortem"):
         return False
@@ -169,7 +240,7 @@ class Digest:
 
 def reminder_digests(*, now: datetime | None = None) -> list[Digest]:
     """Per owner: action items overdue or due within two days, and unpublished postmortems late or due within
-    two days. Four queries whatever the number of people."""
+    two days (never a withdrawn one). Four queries whatever the number of people."""
     now = now or timezone.now()
     today = now.astimezone(zoneinfo.ZoneInfo(settings.FIREBREAK_REPORT_TIME_ZONE)).date()
     digests: dict[int, Digest] = defaultdict(lambda: Digest(user_id=0))
@@ -187,7 +258,7 @@ def reminder_digests(*, now: datetime | None = None) -> list[Digest]:
         (target.overdue_items if item.due_on < today else target.due_soon_items).append(item)
     postmortems = (
         Postmortem.objects.filter(owner__isnull=False, due_at__lte=now + DIGEST_HORIZON)
-        .exclude(status=Postmortem.Status.PUBLISHED)
+        .exclude(status__in=(Postmortem.Status.PUBLISHED, Postmortem.Status.WITHDRAWN))
         .order_by("due_at", "id")
     )
     for postmortem in postmortems:

@@ -17,12 +17,14 @@ from django.utils import timezone
 from django.utils.html import escape
 
 from incidents.models import Incident, SeverityPolicy
+from incidents.services import incident_add_note
 from oncall import roles
 from oncall.errors import DomainError
 from oncall.selectors import team_managers
 from oncall.services import notification_enqueue
 from postmortems import blameless, selectors
 from postmortems.models import (
+    CONTENT_FIELDS,
     REQUIRED_SECTIONS,
     SECTIONS,
     ActionItem,
@@ -35,6 +37,16 @@ from postmortems.models import (
 
 DEFAULT_DUE_DAYS = {ActionItem.Priority.PRIORITY: 28, ActionItem.Priority.IMPROVEMENT: 90}
 EDITABLE_FIELDS = ("title", *SECTIONS)
+# what people read in messages instead of the internal names
+FIELD_LABELS = {
+    "title": "Title",
+    **SECTIONS,
+    "owner": "Owner",
+    "due_at": "Due",
+    "contributing_factors": "Contributing factors",
+    "incidents": "Incidents",
+    "action_items": "Action items",
+}
 
 # --- helpers -----------------------------------------------------------------------------------------------
 
@@ -103,6 +115,11 @@ def _local(value: datetime | None, zone: zoneinfo.ZoneInfo) -> str:
     return value.astimezone(zone).strftime("%Y-%m-%d %H:%M %Z") if value else "—"
 
 
+def format_time(value: datetime | None) -> str:
+    """A time for people: in the org's zone (FIREBREAK_REPORT_TIME_ZONE), with the zone's name."""
+    return _local(value, zoneinfo.ZoneInfo(settings.FIREBREAK_REPORT_TIME_ZONE))
+
+
 def postmortem_due_at(*, incident: Incident, policy: SeverityPolicy) -> datetime:
     """End of the due day: the local resolve date (team zone) + the policy deadline, rounded up to days."""
     zone = _team_zone(incident)
@@ -143,6 +160,50 @@ def _lint(postmortem: Postmortem) -> list[dict[str, object]]:
     return blameless.check_as_dicts(sections=postmortem.sections(), factors=factors, people=selectors.people_names())
 
 
+def field_label(name: str) -> str:
+    return FIELD_LABELS.get(name, name.replace("_", " ").capitalize())
+
+
+def _labels(names) -> str:
+    return ", ".join(field_label(name).lower() for name in names)
+
+
+def _withdraw_approvals(postmortem: Postmortem, *, actor: AbstractBaseUser | None, changed: list[str]) -> None:
+    """The content (CONTENT_FIELDS, contributing factors, incidents) changed while in review: the approvals of
+    the current round covered other text, so they no longer count. A new round starts (publishing needs a new
+    approval), the history says whose approval was withdrawn and why, and those reviewers are told.
+
+    Called inside the editing service's transaction, with the postmortem locked."""
+    if postmortem.status != Postmortem.Status.IN_REVIEW:
+        return
+    approvals = list(
+        postmortem.reviews.filter(round=postmortem.review_round, decision=PostmortemReview.Decision.APPROVE)
+        .select_related("reviewer")
+        .order_by("created_at", "id")
+    )
+    if not approvals:
+        return
+    postmortem.review_round += 1
+    postmortem.save(update_fields=["review_round", "updated_at"])
+    names = ", ".join(review.reviewer.get_username() for review in approvals)
+    what = _labels(changed)
+    _event(
+        postmortem=postmortem,
+        kind=PostmortemEvent.Kind.APPROVAL_WITHDRAWN,
+        actor=actor,
+        message=f"Approval by {names} withdrawn: {what} changed after it. Still in review; it needs a new approval.",
+        data={"round": postmortem.review_round, "reviews": [review.pk for review in approvals], "fields": changed},
+    )
+    for review in approvals:
+        _notify(
+            dedupe_key=f"postmortem:{postmortem.pk}:approval-withdrawn:{postmortem.review_round}:{review.reviewer_id}",
+            user=review.reviewer,
+            subject=f"Approval withdrawn: {postmortem.ref} {postmortem.title}",
+            body=f"{postmortem.ref} changed after you approved it ({what}), so your approval no longer counts. "
+            f"It is still in review and needs a new approval before it is published.\n\n{postmortem_url(postmortem)}",
+        )
+
+
 def _relint(postmortem: Postmortem) -> None:
     postmortem.lint_warnings = _lint(postmortem)
     postmortem.save(update_fields=["lint_warnings", "updated_at"])
@@ -166,7 +227,7 @@ def postmortem_create(
     unknown = set(sections) - set(SECTIONS)
     if unknown:
         name = sorted(unknown)[0]
-        raise ValidationError({name: [f"Unknown section {name!r}."]})
+        raise ValidationError({name: [f"{field_label(name)} is not a section of a postmortem."]})
     with transaction.atomic():
         postmortem = Postmortem.objects.create(title=title.strip(), owner=owner, due_at=due_at, **sections)
         if incidents:
@@ -240,14 +301,69 @@ def on_incident_transition(incident: Incident, kind: str) -> None:
     """Transition listener registered with incidents (runs inside the incident's transaction)."""
     if kind == "resolved":
         postmortem_draft_for_incident(incident=incident)
+    elif kind == "severity_changed":
+        postmortems_follow_severity(incident=incident)
+
+
+def _requires_postmortem(severity: str) -> bool:
+    policy = SeverityPolicy.objects.filter(severity=severity).first()
+    return policy is not None and policy.postmortem_required
+
+
+def _submitted(postmortem: Postmortem) -> bool:
+    """Submitted for review at least once (or published): from then on the postmortem stays required."""
+    return postmortem.review_round > 0 or postmortem.published_at is not None
+
+
+def postmortems_follow_severity(*, incident: Incident) -> list[Postmortem]:
+    """The incident's severity changed (runs inside incidents' transaction, after the severity event).
+
+    The rule (docs/postmortems.md): when no incident a postmortem covers requires one any more, a draft nothing
+    was ever submitted for is withdrawn (status withdrawn, an event in its history and a note on each
+    incident's timeline); a postmortem submitted at least once stays, and stays required to close the incident.
+    When the severity requires one again, a withdrawn draft is restored; a resolved incident without any
+    postmortem gets its draft as if it had been resolved now. Returns the postmortems withdrawn or restored."""
+    severity = incident.severity
+    changed: list[Postmortem] = []
+    with transaction.atomic():
+        for postmortem in Postmortem.objects.select_for_update().filter(incidents=incident).order_by("pk"):
+            covered = list(postmortem.incidents.order_by("pk"))
+            required = any(_requires_postmortem(other.severity) for other in covered)
+            if not required and postmortem.status == Postmortem.Status.DRAFT and not _submitted(postmortem):
+                postmortem.status = Postmortem.Status.WITHDRAWN
+                message = (
+                    f"Withdrawn: {incident.ref} is now {severity}, which needs no postmortem, and nothing was "
+                    "submitted for review."
+                )
+                kind = PostmortemEvent.Kind.WITHDRAWN
+            elif required and postmortem.status == Postmortem.Status.WITHDRAWN:
+                postmortem.status = Postmortem.Status.DRAFT
+                message = f"Restored as a draft: {incident.ref} is now {severity}, which needs a postmortem."
+                kind = PostmortemEvent.Kind.RESTORED
+            else:
+                continue
+            postmortem.save(update_fields=["status", "updated_at"])
+            _event(postmortem=postmortem, kind=kind, actor=None, message=message, data={"severity": severity})
+            for other in covered:
+                incident_add_note(
+                    incident=other, actor=None, message=f"{postmortem.ref} {message[0].lower()}{message[1:]}"
+                )
+            changed.append(postmortem)
+    if (
+        _requires_postmortem(severity)
+        and incident.resolved_at is not None
+        and incident.status != Incident.Status.CANCELLED
+    ):
+        postmortem_draft_for_incident(incident=incident)
+    return changed
 
 
 def require_published_postmortem(incident: Incident) -> None:
-    """Close guard: an incident whose severity requires a postmortem closes only once it is published."""
-    policy = SeverityPolicy.objects.filter(severity=incident.severity).first()
-    if policy is None or not policy.postmortem_required:
+    """Close guard: an incident closes only once its postmortem is published when its severity requires one,
+    or when a postmortem of it was submitted for review (it stays required after the severity is lowered)."""
+    postmortems = list(incident.postmortems.exclude(status=Postmortem.Status.WITHDRAWN).order_by("pk"))
+    if not _requires_postmortem(incident.severity) and not any(_submitted(pm) for pm in postmortems):
         return
-    postmortems = list(incident.postmortems.order_by("pk"))
     if any(postmortem.published_at is not None for postmortem in postmortems):
         return
     if postmortems:
@@ -266,6 +382,7 @@ def postmortem_link_incident(
         postmortem = _locked(postmortem)
         if postmortem.incidents.filter(pk=incident.pk).exists():
             return postmortem
+        _refuse_if_frozen(postmortem)
         postmortem.incidents.add(incident)
         _event(
             postmortem=postmortem,
@@ -274,17 +391,25 @@ def postmortem_link_incident(
             message=incident.ref,
             data={"incident": incident.ref},
         )
+        _withdraw_approvals(postmortem, actor=actor, changed=["incidents"])
     return postmortem
 
 
 # --- editing -----------------------------------------------------------------------------------------------
 
 
-def _refuse_if_published(postmortem: Postmortem) -> None:
+def _refuse_if_frozen(postmortem: Postmortem) -> None:
+    """A published postmortem changes only through an amendment; a withdrawn one not at all."""
     if postmortem.status == Postmortem.Status.PUBLISHED:
         raise DomainError(
             f"{postmortem.ref} is published; start an amendment to change it.",
             code="postmortem_published",
+            field="status",
+        )
+    if postmortem.status == Postmortem.Status.WITHDRAWN:
+        raise DomainError(
+            f"{postmortem.ref} is withdrawn: the severity of its incidents no longer requires a postmortem.",
+            code="postmortem_withdrawn",
             field="status",
         )
 
@@ -301,14 +426,14 @@ def postmortem_update(
     unknown = set(fields) - set(EDITABLE_FIELDS)
     if unknown:
         name = sorted(unknown)[0]
-        raise ValidationError({name: [f"{name} cannot be edited here."]})
+        raise ValidationError({name: [f"{field_label(name)} cannot be edited here."]})
     if "title" in fields and not (fields["title"] or "").strip():
         raise ValidationError({"title": ["A title is required."]})
     if due_at is not None and timezone.is_naive(due_at):
-        raise ValidationError({"due_at": ["due_at needs a time zone."]})
+        raise ValidationError({"due_at": ["The due time needs a time zone."]})
     with transaction.atomic():
         postmortem = _locked(postmortem)
-        _refuse_if_published(postmortem)
+        _refuse_if_frozen(postmortem)
         changed = [name for name, value in fields.items() if value is not None and value != getattr(postmortem, name)]
         for name in changed:
             setattr(postmortem, name, fields[name])
@@ -333,8 +458,12 @@ def postmortem_update(
             postmortem=postmortem,
             kind=PostmortemEvent.Kind.EDITED,
             actor=actor,
+            message=f"Changed {_labels(changed)}",
             data={"fields": changed, "warnings": len(postmortem.lint_warnings)},
         )
+        content = [name for name in changed if name in CONTENT_FIELDS]
+        if content:
+            _withdraw_approvals(postmortem, actor=actor, changed=content)
     return postmortem
 
 
@@ -356,11 +485,19 @@ def contributing_factor_save(
         raise ValidationError({"description": ["A contributing factor needs a description."]})
     with transaction.atomic():
         postmortem = _locked(postmortem)
-        _refuse_if_published(postmortem)
+        _refuse_if_frozen(postmortem)
         if factor is None:
             factor = ContributingFactor(postmortem=postmortem, position=postmortem.factors.count())
         elif factor.postmortem_id != postmortem.pk:
-            raise ValidationError({"factor": ["This factor belongs to another postmortem."]})
+            raise ValidationError({"contributing_factors": ["This contributing factor belongs to another postmortem."]})
+        else:
+            factor = ContributingFactor.objects.select_for_update().get(pk=factor.pk)
+            if (factor.category, factor.description, factor.position) == (
+                category,
+                description.strip(),
+                factor.position if position is None else position,
+            ):
+                return factor
         factor.category = category
         factor.description = description.strip()
         if position is not None:
@@ -371,23 +508,27 @@ def contributing_factor_save(
             postmortem=postmortem,
             kind=PostmortemEvent.Kind.EDITED,
             actor=actor,
+            message="Changed contributing factors",
             data={"fields": ["contributing_factors"], "factor": factor.pk},
         )
+        _withdraw_approvals(postmortem, actor=actor, changed=["contributing_factors"])
     return factor
 
 
 def contributing_factor_delete(*, factor: ContributingFactor, actor: AbstractBaseUser | None) -> None:
     with transaction.atomic():
         postmortem = _locked(factor.postmortem)
-        _refuse_if_published(postmortem)
+        _refuse_if_frozen(postmortem)
         factor.delete()
         _relint(postmortem)
         _event(
             postmortem=postmortem,
             kind=PostmortemEvent.Kind.EDITED,
             actor=actor,
+            message="Removed a contributing factor",
             data={"fields": ["contributing_factors"]},
         )
+        _withdraw_approvals(postmortem, actor=actor, changed=["contributing_factors"])
 
 
 # --- workflow ----------------------------------------------------------------------------------------------
@@ -659,7 +800,7 @@ def _item_errors(*, title: str | None, priority: str | None, kind: str | None, d
     if kind is not None and kind not in ActionItem.Kind.values:
         errors["kind"] = [f"Kind must be one of {', '.join(ActionItem.Kind.values)}."]
     if due_on is not None and isinstance(due_on, datetime):
-        errors["due_on"] = ["due_on is a date."]
+        errors["due_on"] = ["The due date is a date, not a time."]
     return errors
 
 
@@ -799,7 +940,7 @@ def action_item_set_status(
             item,
             PostmortemEvent.Kind.ACTION_ITEM_STATUS,
             actor,
-            f"{item.title}: {old} → {status}",
+            f"{item.title}: {ActionItem.Status(old).label} → {ActionItem.Status(status).label}",
             {"old": old, "new": status, "reason": item.wont_do_reason},
         )
     return item

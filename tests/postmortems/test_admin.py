@@ -254,3 +254,130 @@ def test_action_item_change_form_links_a_runbook_and_a_game_day(manager_client):
     assert response.status_code == 302, response.content.decode()[:2000]
     item.refresh_from_db()
     assert (item.runbook, item.game_day) == (runbook, drill)
+
+
+# --- approvals, amendments, withdrawn drafts, messages ---------------------------------------------------------------
+
+
+def change_url(postmortem):
+    return reverse("admin:postmortems_postmortem_change", args=[postmortem.pk])
+
+
+def change_form(postmortem, **overrides):
+    """The change form as the page posts it, nothing changed unless overridden (one factor, no extra rows)."""
+    factor = postmortem.factors.get()
+    form = {
+        "title": postmortem.title,
+        "incidents": [incident.pk for incident in postmortem.incidents.all()],
+        "owner": postmortem.owner_id or "",
+        "due_at_0": postmortem.due_at.strftime("%Y-%m-%d"),
+        "due_at_1": postmortem.due_at.strftime("%H:%M:%S"),
+        **{name: getattr(postmortem, name) for name in services.SECTIONS},
+        "factors-TOTAL_FORMS": "1",
+        "factors-INITIAL_FORMS": "1",
+        "factors-0-id": factor.pk,
+        "factors-0-postmortem": postmortem.pk,
+        "factors-0-category": factor.category,
+        "factors-0-description": factor.description,
+        "factors-0-position": factor.position,
+        "action_items-TOTAL_FORMS": "0",
+        "action_items-INITIAL_FORMS": "0",
+        "reviews-TOTAL_FORMS": "0",
+        "reviews-INITIAL_FORMS": "0",
+        "events-TOTAL_FORMS": "0",
+        "events-INITIAL_FORMS": "0",
+    }
+    form.update(overrides)
+    return form
+
+
+def approved_postmortem(client, owner, manager):
+    postmortem = PostmortemFactory(owner=owner, **complete_sections())
+    ContributingFactorFactory(postmortem=postmortem)
+    services.postmortem_submit(postmortem=postmortem, actor=owner)
+    services.postmortem_approve(postmortem=postmortem, reviewer=manager)
+    client.force_login(owner)
+    return postmortem
+
+
+@pytest.mark.parametrize(
+    "change",
+    [{"summary": "Changed after the approval."}, {"factors-0-description": "Reworded after the approval."}],
+    ids=["section", "factor inline"],
+)
+def test_admin_edit_after_approval_withdraws_it(client, manager, change):
+    owner = UserFactory(username="owner", groups=["Responders"])
+    postmortem = approved_postmortem(client, owner, manager)
+
+    response = client.post(change_url(postmortem), change_form(postmortem, **change))
+    assert response.status_code == 302, response.content.decode()[:3000]
+
+    postmortem.refresh_from_db()
+    assert postmortem.status == "in_review"
+    assert postmortem.events.filter(kind="approval_withdrawn").count() == 1
+    page = client.get(change_url(postmortem)).content.decode()
+    assert "Approval withdrawn" in page
+    response = client.post(workflow(postmortem.pk, "publish"), follow=True)
+    assert "needs an approval by a manager" in response.content.decode()
+    postmortem.refresh_from_db()
+    assert postmortem.status == "in_review"
+
+
+def test_admin_save_without_content_change_keeps_the_approval(client, manager):
+    owner = UserFactory(username="owner", groups=["Responders"])
+    postmortem = approved_postmortem(client, owner, manager)
+    response = client.post(change_url(postmortem), change_form(postmortem))
+    assert response.status_code == 302
+    client.post(workflow(postmortem.pk, "publish"))
+    postmortem.refresh_from_db()
+    assert postmortem.status == "published"
+
+
+def test_admin_readers_see_the_published_revision_during_an_amendment(client, manager):
+    owner = UserFactory(username="owner", groups=["Responders"])
+    postmortem = approved_postmortem(client, owner, manager)
+    services.postmortem_publish(postmortem=postmortem, actor=manager)
+    services.postmortem_amend(postmortem=postmortem, actor=owner, reason="New factor")
+    services.postmortem_update(postmortem=postmortem, actor=owner, summary="Unreviewed words.", title="WIP title")
+    services.contributing_factor_save(
+        postmortem=postmortem, actor=owner, category="capacity", description="An unreviewed factor."
+    )
+
+    client.force_login(UserFactory(username="reader", groups=["Responders"]))
+    page = client.get(change_url(postmortem)).content.decode()
+    assert complete_sections()["summary"] in page
+    assert "The connection limit was not validated before rollout." in page
+    assert "revision 1, published" in page
+    for text in ("Unreviewed words", "WIP title", "An unreviewed factor"):
+        assert text not in page
+    listing = client.get(PM_CHANGELIST).content.decode()
+    assert postmortem.title in listing
+    assert "WIP title" not in listing
+
+    client.force_login(owner)
+    page = client.get(change_url(postmortem)).content.decode()
+    assert "Unreviewed words" in page
+    assert "An unreviewed factor" in page
+    assert "WIP title" in client.get(PM_CHANGELIST).content.decode()
+
+
+def test_admin_shows_a_withdrawn_postmortem_read_only(manager_client):
+    postmortem = PostmortemFactory(status="withdrawn", summary="Kept as written.")
+    assert "Withdrawn" in manager_client.get(PM_CHANGELIST).content.decode()
+    page = manager_client.get(change_url(postmortem)).content.decode()
+    assert "Kept as written." in page
+    assert 'name="summary"' not in page
+    assert "Submit for review" not in page
+
+
+def test_admin_error_messages_name_fields_by_their_label(db, client):
+    owner = UserFactory(username="owner", groups=["Responders"])
+    postmortem = PostmortemFactory(owner=owner)
+    client.force_login(owner)
+    response = client.post(workflow(postmortem.pk, "submit"), follow=True)
+    text = " ".join(str(message) for message in response.context["messages"])
+    assert "Contributing factors: Add at least one contributing factor." in text
+    assert "Customer impact: Customer impact is required before review." in text
+    assert "contributing_factors" not in text
+    assert not text.startswith("summary:")
+    assert "; impact:" not in text

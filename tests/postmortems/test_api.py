@@ -1,4 +1,4 @@
-from datetime import date
+from datetime import UTC, date, datetime
 
 import pytest
 from django.db import connection
@@ -245,3 +245,142 @@ def test_api_action_item_names_the_runbook_it_updates_and_the_game_day_it_came_f
     change = PostmortemEvent.objects.filter(kind=PostmortemEvent.Kind.ACTION_ITEM_CHANGED).get()
     assert change.data["runbook"] == {"old": str(runbook), "new": str(other)}
     assert owner_api.get(f"{ITEMS}?page_size=5").json()["results"][0]["game_day"] == drill.pk
+
+
+# --- approvals, amendments, revisions -------------------------------------------------------------------------------
+
+
+def published(api_client, owner, manager, **kwargs):
+    """A postmortem published through the API (revision 1), with the owner's client left signed in."""
+    postmortem = ready(owner, incidents=[IncidentFactory()], **kwargs)
+    api_client.force_authenticate(owner)
+    assert api_client.post(f"{API}{postmortem.pk}/submit/").status_code == 200
+    api_client.force_authenticate(manager)
+    assert api_client.post(f"{API}{postmortem.pk}/approve/").status_code == 200
+    assert api_client.post(f"{API}{postmortem.pk}/publish/").status_code == 200
+    api_client.force_authenticate(owner)
+    return postmortem
+
+
+def test_api_patch_after_approval_withdraws_it(api_client, owner, manager):
+    postmortem = ready(owner)
+    api_client.force_authenticate(owner)
+    api_client.post(f"{API}{postmortem.pk}/submit/")
+    api_client.force_authenticate(manager)
+    api_client.post(f"{API}{postmortem.pk}/approve/")
+    api_client.force_authenticate(owner)
+
+    response = api_client.patch(f"{API}{postmortem.pk}/", {"summary": "Rewritten after the approval."})
+    assert response.status_code == 200
+    assert response.json()["status"] == "in_review"
+    assert response.json()["review_round"] == 2
+    response = api_client.post(f"{API}{postmortem.pk}/publish/")
+    assert response.status_code == 409
+    assert response.json()["code"] == "postmortem_not_approved"
+
+    api_client.force_authenticate(manager)
+    api_client.post(f"{API}{postmortem.pk}/approve/")
+    api_client.force_authenticate(owner)
+    api_client.post(f"{API}{postmortem.pk}/factors/", {"category": "capacity", "description": "Pool too small"})
+    assert api_client.post(f"{API}{postmortem.pk}/publish/").status_code == 409
+
+
+def test_api_readers_see_the_published_revision_during_an_amendment(api_client, owner, manager):
+    postmortem = published(api_client, owner, manager)
+    published_summary = complete_sections()["summary"]
+    assert api_client.post(f"{API}{postmortem.pk}/amend/", {"reason": "New factor found"}).status_code == 200
+    response = api_client.patch(f"{API}{postmortem.pk}/", {"summary": "Work in progress.", "title": "WIP title"})
+    assert response.status_code == 200
+    api_client.post(f"{API}{postmortem.pk}/factors/", {"category": "capacity", "description": "Unreviewed factor"})
+
+    reader = UserFactory(username="reader", groups=["Responders"])
+    api_client.force_authenticate(reader)
+    body = api_client.get(f"{API}{postmortem.pk}/").json()
+    assert body["shown_revision"] == 1
+    assert body["summary"] == published_summary
+    assert body["title"] == postmortem.title
+    assert body["html"]["summary"] == f"<p>{published_summary}</p>\n"
+    assert [f["description"] for f in body["contributing_factors"]] == [
+        "The connection limit was not validated before rollout."
+    ]
+    assert "Work in progress" not in str(body)
+    assert [row["title"] for row in api_client.get(API).json()["results"]] == [postmortem.title]
+
+    for involved in (owner, manager):  # the owner and a reviewer work on the amendment
+        api_client.force_authenticate(involved)
+        body = api_client.get(f"{API}{postmortem.pk}/").json()
+        assert (body["shown_revision"], body["summary"]) == (None, "Work in progress.")
+        assert [row["title"] for row in api_client.get(API).json()["results"]] == ["WIP title"]
+
+
+def test_api_lists_and_returns_revisions(api_client, owner, manager):
+    postmortem = published(api_client, owner, manager)
+    api_client.post(f"{API}{postmortem.pk}/amend/", {"reason": "New factor found"})
+    api_client.patch(f"{API}{postmortem.pk}/", {"summary": "Amended summary."})
+    api_client.force_authenticate(manager)
+    api_client.post(f"{API}{postmortem.pk}/approve/")
+    api_client.post(f"{API}{postmortem.pk}/publish/")
+
+    api_client.force_authenticate(UserFactory(username="reader", groups=["Responders"]))
+    response = api_client.get(f"{API}{postmortem.pk}/revisions/")
+    assert response.status_code == 200
+    assert [(row["number"], row["published_by"]) for row in response.json()] == [(1, "manager"), (2, "manager")]
+    first = api_client.get(f"{API}{postmortem.pk}/revisions/1/").json()
+    assert first["sections"]["summary"] == complete_sections()["summary"]
+    assert first["html"]["summary"].startswith("<p>Checkout returned errors")
+    assert first["contributing_factors"] == [
+        {"category": "configuration", "description": "The connection limit was not validated before rollout."}
+    ]
+    assert first["incidents"] == [postmortem.incidents.get().ref]
+    assert api_client.get(f"{API}{postmortem.pk}/revisions/2/").json()["sections"]["summary"] == "Amended summary."
+    assert api_client.get(f"{API}{postmortem.pk}/revisions/3/").status_code == 404
+    assert api_client.get(f"{API}{postmortem.pk}/revisions/99999999999999999999/").status_code == 404
+    draft = ready(owner)
+    assert api_client.get(f"{API}{draft.pk}/revisions/").status_code == 404  # never published: not in the library
+
+
+def test_api_revision_list_query_count_is_constant(manager_api, manager):
+    from postmortems.models import PostmortemRevision
+
+    postmortem = PostmortemFactory(status="published", published_at=datetime(2026, 3, 1, tzinfo=UTC))
+
+    def run(count):
+        start = postmortem.revisions.count()
+        for number in range(start + 1, start + count + 1):
+            PostmortemRevision.objects.create(
+                postmortem=postmortem,
+                number=number,
+                published_at=postmortem.published_at,
+                published_by=UserFactory(),
+                content={"title": f"t{number}", "sections": {}, "contributing_factors": [], "incidents": []},
+            )
+        with CaptureQueriesContext(connection) as queries:
+            response = manager_api.get(f"{API}{postmortem.pk}/revisions/")
+        assert response.status_code == 200
+        return len(queries)
+
+    assert run(1) == run(30)
+
+
+@pytest.mark.parametrize("month", ["10000-01", "0-01", "2026-00", "2026", "x-y"])
+def test_api_library_month_filter_out_of_range_is_a_400(manager_api, month):
+    response = manager_api.get(f"{API}?month={month}")
+    assert response.status_code == 400
+    assert response.json()["errors"] == {"month": ["Use YYYY-MM, for example 2026-03."]}
+
+
+def test_api_lowering_the_incident_severity_withdraws_the_untouched_draft(owner_api, owner):
+    # through the incidents API, as a responder lowers it (the listener runs in incidents' severity change)
+    from incidents.models import Incident
+
+    incident = IncidentFactory(severity="P2", commander=owner, status=Incident.Status.RESOLVED)
+    Incident.objects.filter(pk=incident.pk).update(resolved_at=incident.declared_at)
+    postmortem = ready(owner, incidents=[incident])
+    response = owner_api.patch(f"/api/v1/incidents/{incident.ref}/", {"severity": "P3"}, format="json")
+    assert response.status_code == 200, response.json()
+    postmortem.refresh_from_db()
+    assert postmortem.status == "withdrawn"
+    response = owner_api.patch(f"{API}{postmortem.pk}/", {"summary": "x"})
+    assert response.status_code == 409
+    assert response.json()["code"] == "postmortem_withdrawn"
+    assert owner_api.post(f"/api/v1/incidents/{incident.ref}/close/").status_code == 200

@@ -378,3 +378,186 @@ def test_action_item_update_records_changes(db):
     assert (item.owner, item.due_on, item.due_is_default) == (other, date(2026, 5, 1), False)
     event = PostmortemEvent.objects.get(action_item=item, kind="action_item_changed")
     assert set(event.data) == {"owner", "due_on"}
+
+
+# --- an approval covers the text it approved ----------------------------------------------------------------------
+
+
+def approved(service, responder, reviewer):
+    resolved_incident(service, responder)
+    postmortem = ready_for_review(Postmortem.objects.get(), responder)
+    services.postmortem_submit(postmortem=postmortem, actor=responder)
+    services.postmortem_approve(postmortem=postmortem, reviewer=reviewer)
+    return postmortem
+
+
+def change_summary(postmortem, actor):
+    services.postmortem_update(postmortem=postmortem, actor=actor, summary="Text nobody reviewed.")
+
+
+def change_title(postmortem, actor):
+    services.postmortem_update(postmortem=postmortem, actor=actor, title="A new title")
+
+
+def add_factor(postmortem, actor):
+    services.contributing_factor_save(
+        postmortem=postmortem, actor=actor, category="capacity", description="The pool was sized for last year."
+    )
+
+
+def edit_factor(postmortem, actor):
+    factor = postmortem.factors.get()
+    services.contributing_factor_save(
+        postmortem=postmortem, actor=actor, category=factor.category, description="Reworded.", factor=factor
+    )
+
+
+def delete_factor(postmortem, actor):
+    services.contributing_factor_delete(factor=postmortem.factors.get(), actor=actor)
+
+
+def link_incident(postmortem, actor):
+    first = postmortem.incidents.get()
+    other = incident_services.incident_declare(title="Again", severity="P2", service=first.service, actor=actor)
+    services.postmortem_link_incident(postmortem=postmortem, incident=other, actor=actor)
+
+
+@pytest.mark.parametrize(
+    "change", [change_summary, change_title, add_factor, edit_factor, delete_factor, link_incident]
+)
+def test_postmortem_content_change_after_approval_withdraws_it(service, responder, reviewer, change):
+    postmortem = approved(service, responder, reviewer)
+
+    change(postmortem, responder)
+
+    postmortem.refresh_from_db()
+    assert postmortem.status == "in_review"
+    assert postmortem.review_round == 2
+    withdrawn = postmortem.events.get(kind="approval_withdrawn")
+    assert withdrawn.message.startswith("Approval by reviewer withdrawn:")
+    assert Notification.objects.filter(
+        dedupe_key=f"postmortem:{postmortem.pk}:approval-withdrawn:2:{reviewer.pk}", user=reviewer
+    ).exists()
+    with pytest.raises(DomainError) as exc:
+        services.postmortem_publish(postmortem=postmortem, actor=responder)
+    assert exc.value.code == "postmortem_not_approved"
+    # approving again covers the new text, and that text is what gets published
+    services.postmortem_approve(postmortem=postmortem, reviewer=reviewer)
+    services.postmortem_publish(postmortem=postmortem, actor=responder)
+    postmortem.refresh_from_db()
+    assert postmortem.revisions.get().content == services._snapshot(postmortem)
+
+
+def test_postmortem_owner_due_date_and_action_items_keep_the_approval(service, responder, reviewer):
+    postmortem = approved(service, responder, reviewer)
+    services.postmortem_update(
+        postmortem=postmortem, actor=responder, owner=UserFactory(username="new-owner"), due_at=T0 + timedelta(days=9)
+    )
+    services.action_item_create(postmortem=postmortem, actor=responder, title="Alert on pool", owner=responder)
+    factor = postmortem.factors.get()
+    services.contributing_factor_save(  # the same text again is no change
+        postmortem=postmortem, actor=responder, category=factor.category, description=factor.description, factor=factor
+    )
+    assert "approval_withdrawn" not in kinds(postmortem)
+    services.postmortem_publish(postmortem=postmortem, actor=responder)
+    assert Postmortem.objects.get().status == "published"
+
+
+def test_postmortem_edit_during_amendment_after_approval_withdraws_it(service, responder, reviewer):
+    postmortem = approved(service, responder, reviewer)
+    services.postmortem_publish(postmortem=postmortem, actor=reviewer)
+    services.postmortem_amend(postmortem=postmortem, actor=responder, reason="A second factor")
+    add_factor(postmortem, responder)
+    services.postmortem_approve(postmortem=postmortem, reviewer=reviewer)
+    change_summary(postmortem, responder)
+    with pytest.raises(DomainError):
+        services.postmortem_publish(postmortem=postmortem, actor=reviewer)
+    assert kinds(postmortem).count("approval_withdrawn") == 1
+
+
+# --- lowering the severity (docs/postmortems.md, "When the severity changes") ------------------------------------
+
+
+def lower(incident, actor, severity="P3"):
+    return incident_services.incident_update(incident=incident, actor=actor, severity=severity)
+
+
+def test_lowering_severity_withdraws_a_draft_nothing_was_submitted_for(service, responder):
+    incident = resolved_incident(service, responder, severity="P2")
+    postmortem = Postmortem.objects.get()
+
+    lower(incident, responder)
+
+    postmortem.refresh_from_db()
+    assert postmortem.status == "withdrawn"
+    event = postmortem.events.get(kind="withdrawn")
+    assert event.message.startswith(f"Withdrawn: {incident.ref} is now P3, which needs no postmortem")
+    note = incident.events.filter(kind="note").get()
+    assert note.message.startswith(f"{postmortem.ref} withdrawn:")
+    assert incident_services.incident_close(incident=incident, actor=responder).status == "closed"
+    with pytest.raises(DomainError) as exc:
+        services.postmortem_update(postmortem=postmortem, actor=responder, summary="x")
+    assert exc.value.code == "postmortem_withdrawn"
+    # never chased: no digest, however late
+    from postmortems import selectors
+
+    assert selectors.reminder_digests(now=postmortem.due_at + timedelta(days=30)) == []
+
+
+def test_lowering_severity_keeps_a_submitted_postmortem_required(service, responder, reviewer):
+    incident = resolved_incident(service, responder, severity="P2")
+    postmortem = ready_for_review(Postmortem.objects.get(), responder)
+    services.postmortem_submit(postmortem=postmortem, actor=responder)
+
+    lower(incident, responder)
+
+    postmortem.refresh_from_db()
+    assert postmortem.status == "in_review"
+    with pytest.raises(DomainError) as exc:
+        incident_services.incident_close(incident=incident, actor=responder)
+    assert exc.value.code == "postmortem_not_published"
+    assert f"PM-{postmortem.pk} is in review" in exc.value.message
+    # sent back for changes, it is still required: it was submitted once
+    services.postmortem_request_changes(postmortem=postmortem, reviewer=reviewer, comment="Add the detection gap.")
+    lower(incident, responder, "P2")
+    lower(incident, responder, "P3")
+    assert Postmortem.objects.get().status == "draft"
+    with pytest.raises(DomainError):
+        incident_services.incident_close(incident=incident, actor=responder)
+
+
+def test_raising_severity_again_restores_the_withdrawn_draft(service, responder):
+    incident = resolved_incident(service, responder, severity="P2")
+    lower(incident, responder)
+    lower(incident, responder, "P1")
+    postmortem = Postmortem.objects.get()
+    assert postmortem.status == "draft"
+    assert kinds(postmortem)[-2:] == ["withdrawn", "restored"]
+    with pytest.raises(DomainError):
+        incident_services.incident_close(incident=incident, actor=responder)
+
+
+def test_raising_a_resolved_p3_creates_its_draft(service, responder):
+    incident = resolved_incident(service, responder, severity="P3")
+    assert Postmortem.objects.count() == 0
+    lower(incident, responder, "P2")
+    postmortem = Postmortem.objects.get()
+    assert list(postmortem.incidents.all()) == [incident]
+    assert postmortem.status == "draft"
+
+
+def test_a_draft_covering_another_incident_that_needs_it_is_kept(service, responder):
+    first = resolved_incident(service, responder, severity="P2")
+    postmortem = Postmortem.objects.get()
+    second = incident_services.incident_declare(title="Again", severity="P1", service=service, actor=responder)
+    services.postmortem_link_incident(postmortem=postmortem, incident=second, actor=responder)
+    lower(first, responder)
+    assert Postmortem.objects.get().status == "draft"
+
+
+def test_action_item_status_event_speaks_in_labels(db):
+    item = ActionItemFactory(title="Retire the cron")
+    services.action_item_set_status(item=item, actor=item.owner, status="wont_do", reason="Service retired")
+    event = PostmortemEvent.objects.get(action_item=item, kind="action_item_status")
+    assert event.message == "Retire the cron: Open → Won't do"
+    assert event.data == {"old": "open", "new": "wont_do", "reason": "Service retired"}

@@ -74,3 +74,11 @@ def test_action_items_overdue_selector(db):
     ActionItemFactory(due_on=date(2026, 5, 1), status="wont_do", wont_do_reason="retired")
     with time_machine.travel(T0, tick=False):
         assert list(selectors.action_items_overdue()) == [overdue]
+
+
+def test_a_withdrawn_draft_is_never_chased(db):
+    owner = UserFactory(username="pmowner")
+    PostmortemFactory(owner=owner, title="Withdrawn", due_at=T0 - timedelta(days=3), status="withdrawn")
+    with time_machine.travel(T0, tick=False):
+        assert tasks.send_postmortem_reminders() == 0
+    assert not digests().exists()

@@ -77,6 +77,8 @@ API_MATRIX: dict[str, dict[str, tuple[int, int, int, int]]] = {
     r"api/v1/^postmortems/(?P<pk>[^/.]+)/factors/$": {"POST": (403, 400, 400, 400)},
     r"api/v1/^postmortems/(?P<pk>[^/.]+)/publish/$": {"POST": (403, 404, 404, 404)},
     r"api/v1/^postmortems/(?P<pk>[^/.]+)/request-changes/$": {"POST": (403, 404, 404, 404)},
+    r"api/v1/^postmortems/(?P<pk>[^/.]+)/revisions/$": {"GET": (403, 404, 404, 404)},
+    r"api/v1/^postmortems/(?P<pk>[^/.]+)/revisions/(?P<number>[0-9]+)/$": {"GET": (403, 404, 404, 404)},
     r"api/v1/^postmortems/(?P<pk>[^/.]+)/submit/$": {"POST": (403, 404, 404, 404)},
     r"api/v1/^action-items/$": {"GET": (403, 200, 200, 200)},
     r"api/v1/^action-items/export/$": {"GET": (403, 200, 200, 200)},
