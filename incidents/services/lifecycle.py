@@ -1,4 +1,10 @@
-"""Every write that does incident business. One transaction and one timeline event per state change."""
+"""Every write that does incident business. One transaction and one timeline event per state change.
+
+Lock order: every service here locks the incident row first (`_locked`, SELECT … FOR UPDATE) and only then
+anything that hangs off it; the escalation row is locked after it by the transition listener
+(incidents.services.escalation.escalation_stop), the same order the escalation task takes
+(incidents.services.escalation.escalation_run). Do not lock an incident while holding its escalation.
+"""
 
 from __future__ import annotations
 

@@ -1,3 +1,4 @@
+import json
 from datetime import timedelta
 
 import pytest
@@ -204,3 +205,42 @@ def test_api_unknown_incident_is_404_in_the_error_format(responder_api, db):
     response = responder_api.post("/api/v1/incidents/INC-1999-1/acknowledge/")
     assert response.status_code == 404
     assert response.json()["code"] == "not_found"
+
+
+def _database_error(sql: str):
+    """The error Django raises for `sql` on the real PostgreSQL (the test's transaction survives it)."""
+    from django.db import OperationalError, transaction
+
+    try:
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(sql)
+    except OperationalError as exc:
+        return exc
+    raise AssertionError("no error")
+
+
+@pytest.mark.parametrize(("sqlstate", "name"), [("40P01", "deadlock_detected"), ("40001", "serialization_failure")])
+def test_middleware_a_deadlock_is_a_concurrent_change_not_an_outage(db, rf, sqlstate, name):
+    from config.middleware import DatabaseUnavailableMiddleware
+
+    error = _database_error(f"DO $$ BEGIN RAISE EXCEPTION 'conflict' USING ERRCODE = '{name}'; END $$")
+    assert error.__cause__.sqlstate == sqlstate
+    response = DatabaseUnavailableMiddleware(lambda r: None).process_exception(
+        rf.post("/api/v1/incidents/INC-2026-1/acknowledge/"), error
+    )
+    assert response.status_code == 503
+    body = json.loads(response.content)
+    assert body["code"] == "concurrent_change"
+    assert "unavailable" not in body["detail"]
+    assert "nothing was saved" in body["detail"]
+    assert "deadlock" not in body["detail"]  # no database error text reaches the user
+
+
+def test_middleware_a_lost_database_is_still_unavailable(db, rf):
+    from config.middleware import DatabaseUnavailableMiddleware
+
+    # what a PostgreSQL restart sends to its sessions (57P01)
+    error = _database_error("DO $$ BEGIN RAISE EXCEPTION 'terminating' USING ERRCODE = 'admin_shutdown'; END $$")
+    response = DatabaseUnavailableMiddleware(lambda r: None).process_exception(rf.get("/api/v1/incidents/"), error)
+    assert response.status_code == 503
+    assert json.loads(response.content)["code"] == "database_unavailable"
