@@ -12,6 +12,7 @@ from django.urls import path, reverse
 from django.utils.safestring import mark_safe
 
 from incidents.admin import IncidentAdmin, _error_text
+from incidents.admin_errors import ServiceErrorsMixin
 from incidents.automation import admin as automation_admin  # noqa: F401 - registers the automation admin
 from incidents.automation import selectors as automation_selectors
 from incidents.automation import services as automation_services
@@ -84,14 +85,14 @@ admin.site.register(Incident, ResponseIncidentAdmin)
 
 
 @admin.register(TeamChatSettings)
-class TeamChatSettingsAdmin(admin.ModelAdmin):
+class TeamChatSettingsAdmin(ServiceErrorsMixin, admin.ModelAdmin):
     list_display = ["team", "slack_webhook_url"]
     list_select_related = ["team"]
     autocomplete_fields = ["team"]
 
 
 @admin.register(Subscription)
-class SubscriptionAdmin(admin.ModelAdmin):
+class SubscriptionAdmin(ServiceErrorsMixin, admin.ModelAdmin):
     list_display = ["created_at", "user", "email", "service", "incident"]
     list_select_related = ["user", "service", "incident"]
     autocomplete_fields = ["user", "service", "incident"]
@@ -109,7 +110,7 @@ class GameDayForm(forms.ModelForm):
 
 
 @admin.register(GameDay)
-class GameDayAdmin(admin.ModelAdmin):
+class GameDayAdmin(ServiceErrorsMixin, admin.ModelAdmin):
     form = GameDayForm
     list_display = ["title", "scheduled_for", "status", "outcome", "facilitator"]
     list_filter = ["status", "outcome"]
@@ -126,12 +127,10 @@ class GameDayAdmin(admin.ModelAdmin):
         if running and outcome:
             obj.outcome = ""  # completion goes through the service
             super().save_model(request, obj, form, change)
-            try:
-                gameday_services.gameday_complete(
-                    game_day=obj, actor=request.user, outcome=outcome, findings=form.cleaned_data.get("findings", "")
-                )
-            except (DomainError, ValidationError) as exc:
-                self.message_user(request, _error_text(exc), messages.ERROR)
+            # a refusal raises: the edit above rolls back with it and the form comes back with the message
+            gameday_services.gameday_complete(
+                game_day=obj, actor=request.user, outcome=outcome, findings=form.cleaned_data.get("findings", "")
+            )
             return
         if not running:
             obj.outcome = obj.outcome if obj.status == GameDay.Status.COMPLETED else ""

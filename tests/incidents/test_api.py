@@ -244,3 +244,53 @@ def test_middleware_a_lost_database_is_still_unavailable(db, rf):
     response = DatabaseUnavailableMiddleware(lambda r: None).process_exception(rf.get("/api/v1/incidents/"), error)
     assert response.status_code == 503
     assert json.loads(response.content)["code"] == "database_unavailable"
+
+
+def test_api_declare_with_repeat_of_links_the_earlier_incident(responder_api, service):
+    earlier = IncidentFactory(service=service, status="closed")
+    response = declare(responder_api, repeat_of=earlier.ref)
+    assert response.status_code == 201, response.json()
+    assert response.json()["repeat_of"] == earlier.ref
+    assert Incident.objects.get(ref=response.json()["ref"]).repeat_of == earlier
+
+
+def test_api_declare_with_unknown_repeat_of_is_400_naming_the_field(responder_api, service):
+    response = declare(responder_api, repeat_of="INC-1999-404")
+    assert response.status_code == 400
+    assert response.json()["errors"] == {"repeat_of": ["No incident INC-1999-404."]}
+    assert not Incident.objects.exists()
+
+
+def test_api_patch_repeat_of_sets_refuses_itself_and_clears(responder_api, service):
+    earlier = IncidentFactory(service=service, status="closed")
+    ref = declare(responder_api).json()["ref"]
+    response = responder_api.patch(f"/api/v1/incidents/{ref}/", {"repeat_of": earlier.ref}, format="json")
+    assert response.status_code == 200, response.json()
+    assert response.json()["repeat_of"] == earlier.ref
+
+    response = responder_api.patch(f"/api/v1/incidents/{ref}/", {"repeat_of": ref}, format="json")
+    assert response.status_code == 400
+    assert list(response.json()["errors"]) == ["repeat_of"]
+    assert Incident.objects.get(ref=ref).repeat_of == earlier
+
+    response = responder_api.patch(f"/api/v1/incidents/{ref}/", {"repeat_of": None}, format="json")
+    assert response.status_code == 200
+    assert response.json()["repeat_of"] is None
+
+
+def test_api_patch_a_closed_incident_is_409(responder_api, service):
+    incident = IncidentFactory(service=service, status="closed", title="Old")
+    response = responder_api.patch(f"/api/v1/incidents/{incident.ref}/", {"title": "New"}, format="json")
+    assert response.status_code == 409
+    assert response.json()["detail"] == f"{incident.ref} is closed; it cannot be edited."
+    incident.refresh_from_db()
+    assert incident.title == "Old"
+
+
+def test_api_declare_future_detected_at_is_400_with_a_readable_message(responder_api, service):
+    future = (timezone.now() + timedelta(hours=1)).isoformat()
+    response = declare(responder_api, detected_at=future)
+    assert response.status_code == 400
+    message = response.json()["errors"]["detected_at"][0]
+    assert message.startswith("Detected at (")
+    assert " UTC) cannot be in the future" in message
