@@ -57,6 +57,7 @@ class IncidentRefField(serializers.SlugRelatedField):
 
     def __init__(self, **kwargs):
         kwargs.setdefault("slug_field", "ref")
+        kwargs.setdefault("queryset", Incident.objects.all())  # the schema's type; lookups use get_queryset
         super().__init__(**kwargs)
 
     def get_queryset(self):
