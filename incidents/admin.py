@@ -16,6 +16,7 @@ from django.utils.functional import cached_property
 from django.utils.html import format_html
 
 from incidents import services
+from incidents.admin_errors import ServiceErrorsMixin, refusal_text
 from incidents.models import (
     Escalation,
     Incident,
@@ -82,8 +83,12 @@ def humanize_age(seconds: float) -> str:
 class DeclareForm(forms.ModelForm):
     class Meta:
         model = Incident
-        fields = ["title", "severity", "service", "summary", "started_at", "detected_at", "is_practice", "commander"]
+        fields = [
+            "title", "severity", "service", "summary", "started_at", "detected_at", "is_practice", "commander",
+            "repeat_of",
+        ]  # fmt: skip
         help_texts = {
+            "repeat_of": "An earlier incident this one repeats (one resolved too long ago to reopen).",
             "started_at": "When impact began, if earlier than detection. Empty: the detection time.",
             "detected_at": "Empty: now.",
         }
@@ -97,7 +102,7 @@ class DeclareForm(forms.ModelForm):
 class IncidentChangeForm(forms.ModelForm):
     class Meta:
         model = Incident
-        fields = ["title", "summary", "severity", "commander", "comms_lead", *CORRECTABLE_TIMES]
+        fields = ["title", "summary", "severity", "commander", "comms_lead", "repeat_of", *CORRECTABLE_TIMES]
         widgets = {"title": forms.TextInput(attrs={"class": "vLargeTextField", "style": "width:40em"})}
 
     def clean(self):
@@ -105,8 +110,8 @@ class IncidentChangeForm(forms.ModelForm):
         values = {name: getattr(self.instance, name) for name in services.BACKFILLABLE}
         values.update({name: cleaned.get(name) for name in CORRECTABLE_TIMES if name in cleaned})
         for name in ("started_at", "detected_at"):
-            if not values.get(name):
-                self.add_error(name, f"{name} is required.")
+            if not values.get(name) and name not in self.errors:
+                self.add_error(name, f"{services.field_label(name)} is required.")
         try:
             services.check_time_order(values)
         except ValidationError as exc:
@@ -173,7 +178,7 @@ class RoleAssignmentInline(admin.TabularInline):
 
 
 @admin.register(Incident)
-class IncidentAdmin(admin.ModelAdmin):
+class IncidentAdmin(ServiceErrorsMixin, admin.ModelAdmin):
     list_display = ["reference", "title", "severity_badge", "status_badge", "service", "team", "age", "commander"]
     list_display_links = ["reference", "title"]
     # declared_at as a list filter (today / past 7 days / this month / this year: no query of its own), not a
@@ -187,7 +192,7 @@ class IncidentAdmin(admin.ModelAdmin):
     show_full_result_count = False
     paginator = CappedCountPaginator
     list_per_page = 50
-    autocomplete_fields = ["service", "commander", "comms_lead"]
+    autocomplete_fields = ["service", "commander", "comms_lead", "repeat_of"]
     actions = ["acknowledge_selected", "mitigate_selected", "resolve_selected"]
     change_form_template = "admin/incidents/incident/change_form.html"
     readonly_fields = [
@@ -200,7 +205,6 @@ class IncidentAdmin(admin.ModelAdmin):
         "source",
         "closure_reason",
         "duplicate_of",
-        "repeat_of",
         "is_practice",
         "created_by",
         "paging",
@@ -277,44 +281,35 @@ class IncidentAdmin(admin.ModelAdmin):
         return super().get_form(request, obj, change=change, **kwargs)
 
     def save_model(self, request, obj, form, change):
+        """One service per save: declare, or `incident_edit` (edit, roles and times, all or nothing). A refusal
+        raises: ServiceErrorsMixin rolls the whole save back and shows the form again with the message."""
         data = form.cleaned_data
-        try:
-            if not change:
-                incident = services.incident_declare(
-                    actor=request.user,
-                    title=data["title"],
-                    severity=data["severity"],
-                    service=data["service"],
-                    summary=data.get("summary", ""),
-                    started_at=data.get("started_at"),
-                    detected_at=data.get("detected_at"),
-                    is_practice=data.get("is_practice", False),
-                    commander=data.get("commander"),
-                )
-            else:
-                incident = Incident.objects.get(pk=obj.pk)
-                services.incident_update(
-                    incident=incident,
-                    actor=request.user,
-                    title=data["title"],
-                    summary=data["summary"],
-                    severity=data["severity"],
-                )
-                for role, field in (("commander", "commander"), ("comms_lead", "comms_lead")):
-                    if data.get(field) and data[field].pk != getattr(incident, f"{field}_id"):
-                        services.incident_assign_role(
-                            incident=incident, user=data[field], role=role, actor=request.user
-                        )
-                times = {name: data.get(name) for name in CORRECTABLE_TIMES if name in form.changed_data}
-                if times:
-                    services.incident_correct_times(
-                        incident=incident, actor=request.user, reason="corrected in the admin", **times
-                    )
-        except (DomainError, ValidationError) as exc:
-            self.message_user(request, _error_text(exc), messages.ERROR)
-            incident = Incident.objects.get(pk=obj.pk) if change else None
-            if incident is None:
-                raise
+        if not change:
+            incident = services.incident_declare(
+                actor=request.user,
+                title=data["title"],
+                severity=data["severity"],
+                service=data["service"],
+                summary=data.get("summary", ""),
+                started_at=data.get("started_at"),
+                detected_at=data.get("detected_at"),
+                is_practice=data.get("is_practice", False),
+                commander=data.get("commander"),
+                repeat_of=data.get("repeat_of"),
+            )
+        else:
+            incident = services.incident_edit(
+                incident=Incident.objects.get(pk=obj.pk),
+                actor=request.user,
+                title=data["title"],
+                summary=data["summary"],
+                severity=data["severity"],
+                repeat_of=data.get("repeat_of") if "repeat_of" in form.changed_data else services.UNSET,
+                commander=data.get("commander"),
+                comms_lead=data.get("comms_lead"),
+                times={name: data.get(name) for name in CORRECTABLE_TIMES if name in form.changed_data},
+                reason="corrected in the admin",
+            )
         # the admin goes on with `obj` (messages, redirect): make it the saved incident
         for field in Incident._meta.concrete_fields:
             setattr(obj, field.attname, getattr(incident, field.attname))
@@ -332,16 +327,14 @@ class IncidentAdmin(admin.ModelAdmin):
             data = inline_form.cleaned_data
             if not data or data.get("DELETE"):
                 continue
-            try:
-                update = services.status_update_create(
-                    incident=form.instance,
-                    author=request.user,
-                    message=data.get("message", ""),
-                    audience=data.get("audience") or StatusUpdate.Audience.STAKEHOLDERS,
-                )
-                formset.new_objects.append(update)
-            except (DomainError, ValidationError) as exc:
-                self.message_user(request, _error_text(exc), messages.ERROR)
+            # a refusal raises: the whole save rolls back and the form comes back with it (ServiceErrorsMixin)
+            update = services.status_update_create(
+                incident=form.instance,
+                author=request.user,
+                message=data.get("message", ""),
+                audience=data.get("audience") or StatusUpdate.Audience.STAKEHOLDERS,
+            )
+            formset.new_objects.append(update)
 
     # --- transitions ----------------------------------------------------------------------------------------
     def get_urls(self):
@@ -430,15 +423,12 @@ def _available_transitions(incident: Incident) -> list[tuple[str, str]]:
 
 
 def _error_text(exc: Exception) -> str:
-    if isinstance(exc, DomainError):
-        return exc.message
-    if isinstance(exc, ValidationError) and hasattr(exc, "error_dict"):
-        return "; ".join(f"{field}: {' '.join(errors)}" for field, errors in exc.message_dict.items())
-    return " ".join(getattr(exc, "messages", [str(exc)]))
+    """A refusal as an admin message: the fields' labels, never their internal names."""
+    return refusal_text(exc, Incident)
 
 
 @admin.register(Service)
-class ServiceAdmin(admin.ModelAdmin):
+class ServiceAdmin(ServiceErrorsMixin, admin.ModelAdmin):
     list_display = ["name", "slug", "team"]
     list_filter = ["team"]
     list_select_related = ["team"]
@@ -448,7 +438,7 @@ class ServiceAdmin(admin.ModelAdmin):
 
 
 @admin.register(SeverityPolicy)
-class SeverityPolicyAdmin(AuditedAdminMixin, admin.ModelAdmin):
+class SeverityPolicyAdmin(ServiceErrorsMixin, AuditedAdminMixin, admin.ModelAdmin):
     list_display = [
         "severity",
         "name",

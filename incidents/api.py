@@ -51,6 +51,24 @@ class UsernameField(serializers.SlugRelatedField):
         super().__init__(**kwargs)
 
 
+class IncidentRefField(serializers.SlugRelatedField):
+    """An incident by its ref, among the incidents the requesting user may read (the list's queryset)."""
+
+    default_error_messages = {
+        "does_not_exist": "No incident {value}.",
+        "invalid": "Give an incident reference such as INC-2026-14.",
+    }
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("slug_field", "ref")
+        kwargs.setdefault("queryset", Incident.objects.all())  # the schema's type; lookups use get_queryset
+        super().__init__(**kwargs)
+
+    def get_queryset(self):
+        request = self.context.get("request")
+        return selectors.incidents_visible_to(user=request.user if request else None)
+
+
 class IncidentSerializer(serializers.ModelSerializer):
     service = serializers.SlugRelatedField(slug_field="slug", read_only=True)
     team = serializers.CharField(source="service.team.slug", read_only=True)
@@ -99,12 +117,16 @@ class DeclareSerializer(serializers.Serializer):
     detected_at = serializers.DateTimeField(required=False)
     is_practice = serializers.BooleanField(required=False, default=False)
     commander = UsernameField(required=False)
+    repeat_of = IncidentRefField(required=False, help_text="Ref of an earlier incident this one repeats")
 
 
 class IncidentUpdateSerializer(serializers.Serializer):
     title = serializers.CharField(max_length=200, required=False)
     summary = serializers.CharField(required=False, allow_blank=True)
     severity = serializers.ChoiceField(choices=Severity.choices, required=False)
+    repeat_of = IncidentRefField(
+        required=False, allow_null=True, help_text="Ref of an earlier incident this one repeats; null unlinks it"
+    )
 
 
 class CorrectTimesSerializer(serializers.Serializer):
@@ -128,7 +150,7 @@ class MessageSerializer(serializers.Serializer):
 
 class CancelSerializer(serializers.Serializer):
     closure_reason = serializers.ChoiceField(choices=Incident.ClosureReason.choices)
-    duplicate_of = serializers.SlugRelatedField(slug_field="ref", queryset=Incident.objects.all(), required=False)
+    duplicate_of = IncidentRefField(required=False)
     message = serializers.CharField(required=False, allow_blank=True, default="")
 
 
@@ -184,14 +206,14 @@ class IncidentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
 
     @extend_schema(request=DeclareSerializer, responses={201: IncidentSerializer})
     def create(self, request):
-        serializer = DeclareSerializer(data=request.data)
+        serializer = DeclareSerializer(data=request.data, context={"request": request})
         serializer.is_valid(raise_exception=True)
         incident = services.incident_declare(actor=request.user, **serializer.validated_data)
         return self._respond(incident, status.HTTP_201_CREATED)
 
     @extend_schema(request=IncidentUpdateSerializer, responses=IncidentSerializer)
     def partial_update(self, request, ref=None):
-        serializer = IncidentUpdateSerializer(data=request.data)
+        serializer = IncidentUpdateSerializer(data=request.data, context={"request": request})
         serializer.is_valid(raise_exception=True)
         incident = services.incident_update(incident=self.get_object(), actor=request.user, **serializer.validated_data)
         return self._respond(incident)
@@ -232,7 +254,7 @@ class IncidentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
     @extend_schema(request=CancelSerializer, responses=IncidentSerializer)
     @action(detail=True, methods=["post"])
     def cancel(self, request, ref=None):
-        serializer = CancelSerializer(data=request.data)
+        serializer = CancelSerializer(data=request.data, context={"request": request})
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
         incident = services.incident_cancel(

@@ -13,6 +13,7 @@ from django.utils.safestring import mark_safe
 
 from incidents import stakeholders
 from incidents.admin import IncidentAdmin, _error_text
+from incidents.admin_errors import ServiceErrorsMixin
 from incidents.automation import admin as automation_admin  # noqa: F401 - registers the automation admin
 from incidents.automation import selectors as automation_selectors
 from incidents.automation import services as automation_services
@@ -86,7 +87,7 @@ admin.site.register(Incident, ResponseIncidentAdmin)
 
 
 @admin.register(TeamChatSettings)
-class TeamChatSettingsAdmin(admin.ModelAdmin):
+class TeamChatSettingsAdmin(ServiceErrorsMixin, admin.ModelAdmin):
     list_display = ["team", "slack_webhook_url"]
     list_select_related = ["team"]
     autocomplete_fields = ["team"]
@@ -120,7 +121,7 @@ class SubscriptionForm(forms.ModelForm):
 
 
 @admin.register(Subscription)
-class SubscriptionAdmin(admin.ModelAdmin):
+class SubscriptionAdmin(ServiceErrorsMixin, admin.ModelAdmin):
     """Managers subscribe anyone, also outside addresses; everyone else subscribes themselves (as in the API)."""
 
     form = SubscriptionForm
@@ -169,7 +170,7 @@ class GameDayForm(forms.ModelForm):
 
 
 @admin.register(GameDay)
-class GameDayAdmin(admin.ModelAdmin):
+class GameDayAdmin(ServiceErrorsMixin, admin.ModelAdmin):
     form = GameDayForm
     list_display = ["title", "scheduled_for", "status", "outcome", "facilitator"]
     list_filter = ["status", "outcome"]
@@ -186,12 +187,10 @@ class GameDayAdmin(admin.ModelAdmin):
         if running and outcome:
             obj.outcome = ""  # completion goes through the service
             super().save_model(request, obj, form, change)
-            try:
-                gameday_services.gameday_complete(
-                    game_day=obj, actor=request.user, outcome=outcome, findings=form.cleaned_data.get("findings", "")
-                )
-            except (DomainError, ValidationError) as exc:
-                self.message_user(request, _error_text(exc), messages.ERROR)
+            # a refusal raises: the edit above rolls back with it and the form comes back with the message
+            gameday_services.gameday_complete(
+                game_day=obj, actor=request.user, outcome=outcome, findings=form.cleaned_data.get("findings", "")
+            )
             return
         if not running:
             obj.outcome = obj.outcome if obj.status == GameDay.Status.COMPLETED else ""

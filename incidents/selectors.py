@@ -23,6 +23,13 @@ def incident_detail() -> QuerySet[Incident]:
     )
 
 
+def incidents_visible_to(*, user) -> QuerySet[Incident]:
+    """The incidents `user` may read and link to (repeat_of): every signed-in user reads every incident."""
+    if user is None or not user.is_authenticated:
+        return Incident.objects.none()
+    return Incident.objects.all()
+
+
 def incident_timeline(*, incident: Incident) -> QuerySet[IncidentEvent]:
     return IncidentEvent.objects.filter(incident=incident).select_related("actor").order_by("at", "id")
 

@@ -12,6 +12,7 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
+from incidents.admin_errors import ServiceErrorsMixin
 from incidents.alerting import routing, selectors, services
 from incidents.models import Alert, AlertRoute, Integration, MaintenanceWindow
 from oncall.audit import AuditedAdminMixin, audit_action
@@ -51,7 +52,7 @@ def _key_message(integration: Integration, key: str) -> str:
 
 
 @admin.register(Integration)
-class IntegrationAdmin(AuditedAdminMixin, admin.ModelAdmin):
+class IntegrationAdmin(ServiceErrorsMixin, AuditedAdminMixin, admin.ModelAdmin):
     list_display = ["name", "service", "kind", "key_hint_display", "auto_resolve", "rate_limit_per_minute"]
     list_filter = ["kind", "service__team", "auto_resolve"]
     list_select_related = ["service"]
@@ -162,7 +163,7 @@ class AlertAdmin(admin.ModelAdmin):
 
 
 @admin.register(MaintenanceWindow)
-class MaintenanceWindowAdmin(admin.ModelAdmin):
+class MaintenanceWindowAdmin(ServiceErrorsMixin, admin.ModelAdmin):
     list_display = ["service", "starts_at", "ends_at", "reason", "created_by"]
     list_filter = ["service__team", "service"]
     list_select_related = ["service", "created_by"]

@@ -6,6 +6,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 
+from incidents.admin_errors import ServiceErrorsMixin
 from incidents.automation import services, templating
 from incidents.models import AutomationAction, AutomationRule, AutomationRun
 from oncall.errors import DomainError
@@ -46,7 +47,7 @@ class AutomationRuleInline(admin.TabularInline):
 
 
 @admin.register(AutomationAction)
-class AutomationActionAdmin(admin.ModelAdmin):
+class AutomationActionAdmin(ServiceErrorsMixin, admin.ModelAdmin):
     form = AutomationActionForm
     list_display = ["name", "method", "url", "timeout_seconds", "is_active"]
     search_fields = ["name", "url"]
@@ -54,7 +55,7 @@ class AutomationActionAdmin(admin.ModelAdmin):
 
 
 @admin.register(AutomationRule)
-class AutomationRuleAdmin(admin.ModelAdmin):
+class AutomationRuleAdmin(ServiceErrorsMixin, admin.ModelAdmin):
     list_display = ["action", "service", "severity", "alert_name", "auto", "is_active"]
     list_filter = ["auto", "is_active", "severity"]
     list_select_related = ["action", "service"]

@@ -64,7 +64,7 @@ def automation_run_request(
         raise DomainError(f"The action {action.name} is disabled.", code="action_disabled", field="action")
     if not incident.is_open:
         raise DomainError(
-            f"{incident.ref} is {incident.status}; actions run only on open incidents.",
+            f"{incident.ref} is {incident.get_status_display().lower()}; actions run only on open incidents.",
             code="incident_not_open",
             field="incident",
         )

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib import admin, messages
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import PermissionDenied
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 
+from incidents.admin_errors import ServiceErrorsMixin
 from incidents.models import Runbook, RunbookVersion
 from incidents.runbooks import rendering, selectors, services
 
@@ -58,7 +59,7 @@ class RunbookVersionInline(admin.TabularInline):
 
 
 @admin.register(Runbook)
-class RunbookAdmin(admin.ModelAdmin):
+class RunbookAdmin(ServiceErrorsMixin, admin.ModelAdmin):
     form = RunbookForm
     list_display = ["title", "service", "alert_name", "version", "last_edited_at", "reviewed_at", "stale"]
     list_filter = ["service__team", "service"]
@@ -108,35 +109,31 @@ class RunbookAdmin(admin.ModelAdmin):
         return mark_safe(rendering.render_runbook(obj.current_version.body))  # noqa: S308 - sanitised by nh3
 
     def save_model(self, request, obj, form, change):
+        # a refusal raises: the whole save (both calls of a change) rolls back and the form comes back with the
+        # message on its field (ServiceErrorsMixin)
         data = form.cleaned_data
-        try:
-            if not change:
-                runbook = services.runbook_create(
-                    service=data["service"],
-                    title=data["title"],
-                    slug=data.get("slug") or "",
-                    alert_name=data.get("alert_name", ""),
-                    source_url=data.get("source_url", ""),
-                    body=data["body"],
-                    change_note=data.get("change_note") or "First version",
-                    author=request.user,
-                )
-            else:
-                runbook = services.runbook_update(
-                    runbook=obj,
-                    title=data["title"],
-                    alert_name=data.get("alert_name", ""),
-                    source_url=data.get("source_url", ""),
-                    service=data["service"],
-                )
-                services.runbook_edit(
-                    runbook=runbook, body=data["body"], change_note=data.get("change_note", ""), author=request.user
-                )
-        except ValidationError as exc:
-            self.message_user(request, "; ".join(exc.messages), messages.ERROR)
-            if not change:
-                raise
-            return
+        if not change:
+            runbook = services.runbook_create(
+                service=data["service"],
+                title=data["title"],
+                slug=data.get("slug") or "",
+                alert_name=data.get("alert_name", ""),
+                source_url=data.get("source_url", ""),
+                body=data["body"],
+                change_note=data.get("change_note") or "First version",
+                author=request.user,
+            )
+        else:
+            runbook = services.runbook_update(
+                runbook=obj,
+                title=data["title"],
+                alert_name=data.get("alert_name", ""),
+                source_url=data.get("source_url", ""),
+                service=data["service"],
+            )
+            services.runbook_edit(
+                runbook=runbook, body=data["body"], change_note=data.get("change_note", ""), author=request.user
+            )
         obj.pk = runbook.pk
         obj._state.adding = False
 

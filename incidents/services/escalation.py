@@ -6,6 +6,13 @@ the token is stale (a newer step was scheduled) or the step is not due yet, and 
 people through the notification outbox (one row per person, contact method and step: never twice) and
 schedules the next step with a new token. A periodic sweep re-queues steps whose task was lost, so a broker
 outage delays paging but never drops it. Who is on call is read from the schedule at the moment of the step.
+
+Lock order (every path that locks both, everywhere): the incident row first, then its escalation row.
+`escalation_run` locks the incident before the escalation; `escalation_stop` runs inside a transition that
+already holds the incident (incidents.services.lifecycle) and takes it again before the escalation;
+`escalation_start` creates the escalation in the transaction that creates the incident. Rows written while
+both are held (pages in the outbox, timeline events) come after them. With one order an acknowledge racing
+a step waits for the step to commit (or the step waits for the acknowledge, then exits): never a deadlock.
 """
 
 from __future__ import annotations
@@ -85,6 +92,8 @@ def escalation_start(*, incident: Incident) -> Escalation:
 
 def escalation_stop(*, incident: Incident, reason: str) -> Escalation | None:
     with transaction.atomic():
+        # the lock order: the incident (already held by the transition calling this), then the escalation
+        Incident.objects.select_for_update().filter(pk=incident.pk).values_list("pk", flat=True).first()
         escalation = Escalation.objects.select_for_update().filter(incident=incident).first()
         if escalation is None or escalation.status != Escalation.Status.RUNNING:
             return escalation
@@ -178,21 +187,21 @@ def _exhaust(escalation: Escalation, now: datetime) -> None:
 
 def escalation_run(*, escalation_id: int, token: str | None = None) -> Escalation | None:
     """Run the escalation's due step. Safe under duplicate, late or concurrent delivery."""
-    now = timezone.now()
+    incident_id = Escalation.objects.filter(pk=escalation_id).values_list("incident_id", flat=True).first()
+    if incident_id is None:
+        return None
     with transaction.atomic():
-        escalation = (
-            Escalation.objects.select_for_update(of=("self",))
-            .select_related("incident__service__team")
-            .filter(pk=escalation_id)
-            .first()
-        )
-        if escalation is None or escalation.status != Escalation.Status.RUNNING:
+        # the lock order (module docstring): the incident, then its escalation
+        incident = Incident.objects.select_for_update(of=("self",)).select_related("service__team").get(pk=incident_id)
+        escalation = Escalation.objects.select_for_update().get(pk=escalation_id)
+        escalation.incident = incident
+        now = timezone.now()  # after the locks: a step that waited for an acknowledge sees it
+        if escalation.status != Escalation.Status.RUNNING:
             return escalation
         if token is not None and not hmac.compare_digest(str(escalation.token), str(token)):
             return escalation  # superseded: a newer step was scheduled
         if escalation.next_run_at and escalation.next_run_at > now:
             return escalation  # not due yet (an early duplicate)
-        incident = escalation.incident
         if incident.status != Incident.Status.TRIGGERED:
             escalation.status = Escalation.Status.STOPPED
             escalation.finished_at, escalation.next_run_at = now, None

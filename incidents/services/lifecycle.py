@@ -1,4 +1,10 @@
-"""Every write that does incident business. One transaction and one timeline event per state change."""
+"""Every write that does incident business. One transaction and one timeline event per state change.
+
+Lock order: every service here locks the incident row first (`_locked`, SELECT … FOR UPDATE) and only then
+anything that hangs off it; the escalation row is locked after it by the transition listener
+(incidents.services.escalation.escalation_stop), the same order the escalation task takes
+(incidents.services.escalation.escalation_run). Do not lock an incident while holding its escalation.
+"""
 
 from __future__ import annotations
 
@@ -7,10 +13,10 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import FieldDoesNotExist, PermissionDenied, ValidationError
 from django.db import connection, transaction
 from django.utils import timezone
-from django.utils.text import slugify
+from django.utils.text import capfirst, slugify
 
 from incidents.models import (
     TIME_ORDER,
@@ -77,10 +83,28 @@ def _user(actor: AbstractBaseUser | None) -> AbstractBaseUser | None:
 def _refuse_if_finished(incident: Incident, action: str) -> None:
     if incident.status in (Incident.Status.CLOSED, Incident.Status.CANCELLED):
         raise DomainError(
-            f"{incident.ref} is {incident.status}; it cannot be {action}.",
+            f"{incident.ref} is {incident.get_status_display().lower()}; it cannot be {action}.",
             code=f"incident_{incident.status}",
             field="status",
         )
+
+
+def field_label(name: str) -> str:
+    """The label a person sees for an incident field ("Detected at", "Communications lead")."""
+    try:
+        return str(capfirst(Incident._meta.get_field(name).verbose_name))
+    except FieldDoesNotExist:
+        return capfirst(name.replace("_", " "))
+
+
+def format_time(value: datetime) -> str:
+    """A time for messages: in the current time zone (the admin's, UTC by default), with the zone's name."""
+    local = timezone.localtime(value)
+    return local.strftime("%Y-%m-%d %H:%M:%S %Z" if local.second or local.microsecond else "%Y-%m-%d %H:%M %Z")
+
+
+def _future_error(name: str, value: datetime, now: datetime) -> str:
+    return f"{field_label(name)} ({format_time(value)}) cannot be in the future (it is now {format_time(now)})."
 
 
 def next_ref(*, year: int) -> str:
@@ -115,7 +139,10 @@ def check_time_order(values: dict[str, datetime | None]) -> None:
     for earlier, later in TIME_ORDER:
         a, b = values.get(earlier), values.get(later)
         if a is not None and b is not None and b < a:
-            message = f"{later} ({b.isoformat()}) cannot be before {earlier} ({a.isoformat()})"
+            message = (
+                f"{field_label(later)} ({format_time(b)}) cannot be before "
+                f"{field_label(earlier).lower()} ({format_time(a)})."
+            )
             errors.setdefault(later, []).append(message)
     if errors:
         raise ValidationError(errors)
@@ -133,8 +160,10 @@ def incident_declare(
     is_practice: bool = False,
     source: str = Incident.Source.MANUAL,
     commander: AbstractBaseUser | None = None,
+    repeat_of: Incident | None = None,
 ) -> Incident:
-    """Declare an incident: it is triggered now, paging starts after commit."""
+    """Declare an incident: it is triggered now, paging starts after commit. `repeat_of` links an earlier
+    incident this one repeats (the way to follow up one resolved too long ago to reopen)."""
     errors: dict[str, list[str]] = {}
     if not (title or "").strip():
         errors["title"] = ["A title is required."]
@@ -145,7 +174,7 @@ def incident_declare(
     now = _now()
     for name, value in (("started_at", started_at), ("detected_at", detected_at)):
         if value is not None and value > now:
-            errors[name] = [f"{name} cannot be in the future."]
+            errors[name] = [_future_error(name, value, now)]
     if errors:
         raise ValidationError(errors)
     detected_at = detected_at or now
@@ -168,6 +197,7 @@ def incident_declare(
             is_practice=is_practice,
             source=source,
             created_by=actor,
+            repeat_of=repeat_of,
             channel=channel_name(ref=ref, title=title) if policy and policy.channel_required else "",
         )
         _event(
@@ -176,7 +206,13 @@ def incident_declare(
             actor=actor,
             at=now,
             message=f"{severity} declared on {service.name}: {incident.title}",
-            data={"severity": severity, "service": service.slug, "channel": incident.channel, "source": source},
+            data={
+                "severity": severity,
+                "service": service.slug,
+                "channel": incident.channel,
+                "source": source,
+                **({"repeat_of": repeat_of.ref} if repeat_of is not None else {}),
+            },
         )
         if commander is not None:
             _assign_role(incident=incident, user=commander, role=IncidentRoleAssignment.Role.COMMANDER, actor=actor)
@@ -251,7 +287,7 @@ def incident_close(*, incident: Incident, actor: AbstractBaseUser | None) -> Inc
             return incident
         if incident.status != Incident.Status.RESOLVED:
             raise DomainError(
-                f"{incident.ref} is {incident.status}; only a resolved incident can be closed.",
+                f"{incident.ref} is {incident.get_status_display().lower()}; only a resolved incident can be closed.",
                 code="incident_not_resolved",
                 field="status",
             )
@@ -275,15 +311,16 @@ def incident_reopen(*, incident: Incident, actor: AbstractBaseUser | None, messa
             return incident
         if incident.status != Incident.Status.RESOLVED:
             raise DomainError(
-                f"{incident.ref} is {incident.status}; only a resolved incident can be reopened.",
+                f"{incident.ref} is {incident.get_status_display().lower()}; only a resolved incident can be reopened.",
                 code="incident_not_resolved",
                 field="status",
             )
         now = _now()
         if now - incident.resolved_at > REOPEN_WINDOW:
             raise DomainError(
-                f"{incident.ref} was resolved more than 7 days ago; declare a new incident with repeat_of "
-                f"{incident.ref} instead.",
+                f"{incident.ref} was resolved at {format_time(incident.resolved_at)}, more than 7 days ago, so it "
+                f"cannot be reopened; declare a new incident that repeats it instead (Repeat of {incident.ref}; "
+                f"in the API, repeat_of).",
                 code="reopen_window_passed",
             )
         previous = incident.resolved_at
@@ -325,7 +362,9 @@ def incident_cancel(
         if incident.status == Incident.Status.CANCELLED:
             return incident
         if incident.status == Incident.Status.CLOSED:
-            raise DomainError(f"{incident.ref} is closed; it cannot be cancelled.", code="incident_closed")
+            raise DomainError(
+                f"{incident.ref} is closed; it cannot be cancelled.", code="incident_closed", field="status"
+            )
         now = _now()
         incident.status = Incident.Status.CANCELLED
         incident.closure_reason = reason
@@ -344,6 +383,75 @@ def incident_cancel(
     return incident
 
 
+class _Unset:
+    def __repr__(self) -> str:
+        return "UNSET"
+
+
+UNSET: Any = _Unset()  # "not given" where None means "clear" (repeat_of)
+
+
+def _check_edit(*, title: str | None, severity: str | None) -> None:
+    if severity is not None and severity not in Severity.values:
+        raise ValidationError({"severity": [f"Severity must be one of {', '.join(Severity.values)}."]})
+    if title is not None and not title.strip():
+        raise ValidationError({"title": ["A title is required."]})
+
+
+def _check_repeat_of(incident: Incident, repeat_of: Incident | None) -> None:
+    if repeat_of is not None and repeat_of.pk == incident.pk:
+        raise ValidationError({"repeat_of": [f"{incident.ref} cannot repeat itself."]})
+
+
+def _update_locked(
+    incident: Incident,
+    actor: AbstractBaseUser | None,
+    *,
+    title: str | None,
+    summary: str | None,
+    severity: str | None,
+    repeat_of: Incident | None = UNSET,
+) -> None:
+    """Inside a transaction holding the incident lock. A finished incident is refused if anything changes."""
+    changed: dict[str, dict[str, str | None]] = {}
+    for name, value in (("title", title.strip() if title is not None else None), ("summary", summary)):
+        if value is not None and value != getattr(incident, name):
+            changed[name] = {"old": getattr(incident, name), "new": value}
+    repeat_changed = repeat_of is not UNSET and (repeat_of.pk if repeat_of else None) != incident.repeat_of_id
+    severity_changed = severity is not None and severity != incident.severity
+    if not (changed or repeat_changed or severity_changed):
+        return
+    _refuse_if_finished(incident, "edited")
+    if repeat_changed:
+        _check_repeat_of(incident, repeat_of)
+        old = incident.repeat_of.ref if incident.repeat_of_id else None
+        changed["repeat_of"] = {"old": old, "new": repeat_of.ref if repeat_of else None}
+        incident.repeat_of = repeat_of
+    for name in ("title", "summary"):
+        if name in changed:
+            setattr(incident, name, changed[name]["new"])
+    if changed:
+        incident.save(update_fields=list(changed))
+        _event(incident=incident, kind=IncidentEvent.Kind.EDITED, actor=actor, data=changed)
+    if severity_changed:
+        old = incident.severity
+        incident.severity = severity
+        fields = ["severity"]
+        policy = SeverityPolicy.objects.filter(severity=severity).first()
+        if policy and policy.channel_required and not incident.channel:
+            incident.channel = channel_name(ref=incident.ref, title=incident.title)
+            fields.append("channel")
+        incident.save(update_fields=fields)
+        _event(
+            incident=incident,
+            kind=IncidentEvent.Kind.SEVERITY_CHANGED,
+            actor=actor,
+            message=f"Severity {old} → {severity}",
+            data={"old": old, "new": severity},
+        )
+        _notify_listeners(incident, IncidentEvent.Kind.SEVERITY_CHANGED)
+
+
 def incident_update(
     *,
     incident: Incident,
@@ -351,40 +459,15 @@ def incident_update(
     title: str | None = None,
     summary: str | None = None,
     severity: str | None = None,
+    repeat_of: Incident | None = UNSET,
 ) -> Incident:
-    """Edit what responders may edit; a severity change is its own timeline event."""
+    """Edit what responders may edit; a severity change is its own timeline event. A closed or cancelled
+    incident is refused (nothing given that differs from what it holds changes nothing, and is no error)."""
     actor = _user(actor)
-    if severity is not None and severity not in Severity.values:
-        raise ValidationError({"severity": [f"Severity must be one of {', '.join(Severity.values)}."]})
-    if title is not None and not title.strip():
-        raise ValidationError({"title": ["A title is required."]})
+    _check_edit(title=title, severity=severity)
     with transaction.atomic():
         incident = _locked(incident)
-        changed: dict[str, dict[str, str]] = {}
-        for name, value in (("title", title), ("summary", summary)):
-            if value is not None and value != getattr(incident, name):
-                changed[name] = {"old": getattr(incident, name), "new": value}
-                setattr(incident, name, value)
-        if changed:
-            incident.save(update_fields=list(changed))
-            _event(incident=incident, kind=IncidentEvent.Kind.EDITED, actor=actor, data=changed)
-        if severity is not None and severity != incident.severity:
-            old = incident.severity
-            incident.severity = severity
-            fields = ["severity"]
-            policy = SeverityPolicy.objects.filter(severity=severity).first()
-            if policy and policy.channel_required and not incident.channel:
-                incident.channel = channel_name(ref=incident.ref, title=incident.title)
-                fields.append("channel")
-            incident.save(update_fields=fields)
-            _event(
-                incident=incident,
-                kind=IncidentEvent.Kind.SEVERITY_CHANGED,
-                actor=actor,
-                message=f"Severity {old} → {severity}",
-                data={"old": old, "new": severity},
-            )
-            _notify_listeners(incident, IncidentEvent.Kind.SEVERITY_CHANGED)
+        _update_locked(incident, actor, title=title, summary=summary, severity=severity, repeat_of=repeat_of)
     return incident
 
 
@@ -393,46 +476,64 @@ def can_correct_times(user: AbstractBaseUser | None) -> bool:
     return is_manager(user)
 
 
+def _correct_times_locked(
+    incident: Incident, actor: AbstractBaseUser | None, *, reason: str, times: dict[str, datetime | None]
+) -> None:
+    """Inside a transaction holding the incident lock."""
+    values = {name: getattr(incident, name) for name in BACKFILLABLE}
+    changes = {name: value for name, value in times.items() if value != values[name]}
+    if not changes:
+        return
+    if actor is not None and not can_correct_times(actor):
+        raise PermissionDenied("Only managers correct incident times.")
+    errors: dict[str, list[str]] = {}
+    now = _now()
+    for name, value in changes.items():
+        if value is None and name in ("started_at", "detected_at"):
+            errors[name] = [f"{field_label(name)} is required."]
+        elif value is not None and value > now:
+            errors[name] = [_future_error(name, value, now)]
+    if errors:
+        raise ValidationError(errors)
+    before = {name: values[name] for name in changes}
+    values.update(changes)
+    check_time_order(values)
+    for name, value in changes.items():
+        setattr(incident, name, value)
+    incident.save(update_fields=list(changes))
+    _event(
+        incident=incident,
+        kind=IncidentEvent.Kind.TIMES_CORRECTED,
+        actor=actor,
+        message=reason,
+        data={name: {"old": _iso(before[name]), "new": _iso(value)} for name, value in changes.items()},
+    )
+
+
+def _check_times(times: dict[str, datetime | None]) -> None:
+    unknown = set(times) - set(BACKFILLABLE)
+    if unknown:
+        field = sorted(unknown)[0]
+        raise ValidationError(
+            {field: [f"{field_label(field)} cannot be corrected: it is set once, when the incident is declared."]}
+        )
+
+
 def incident_correct_times(
     *, incident: Incident, actor: AbstractBaseUser | None, reason: str = "", **times: datetime | None
 ) -> Incident:
     """Back-fill or correct timestamps (a manager fixing started_at). declared_at is never edited.
 
     Only managers (or the system, actor None) may; the new values are checked against the timestamp order
-    first (400 naming the field, nothing written); the timeline keeps the old and the new values."""
+    first (400 naming the field, nothing written); the timeline keeps the old and the new values. Closed
+    incidents may be corrected too (a postmortem finds when impact really began)."""
     if actor is not None and not can_correct_times(actor):
         raise PermissionDenied("Only managers correct incident times.")
     actor = _user(actor)
-    unknown = set(times) - set(BACKFILLABLE)
-    if unknown:
-        field = sorted(unknown)[0]
-        raise ValidationError({field: [f"{field} cannot be corrected (declared_at is never edited)."]})
+    _check_times(times)
     with transaction.atomic():
         incident = _locked(incident)
-        values = {name: getattr(incident, name) for name in BACKFILLABLE}
-        changes = {name: value for name, value in times.items() if value != values[name]}
-        if not changes:
-            return incident
-        for name in ("started_at", "detected_at"):
-            if name in changes and changes[name] is None:
-                raise ValidationError({name: [f"{name} is required."]})
-        now = _now()
-        for name, value in changes.items():
-            if value is not None and value > now:
-                raise ValidationError({name: [f"{name} cannot be in the future."]})
-        before = {name: values[name] for name in changes}
-        values.update(changes)
-        check_time_order(values)
-        for name, value in changes.items():
-            setattr(incident, name, value)
-        incident.save(update_fields=list(changes))
-        _event(
-            incident=incident,
-            kind=IncidentEvent.Kind.TIMES_CORRECTED,
-            actor=actor,
-            message=reason,
-            data={name: {"old": _iso(before[name]), "new": _iso(value)} for name, value in changes.items()},
-        )
+        _correct_times_locked(incident, actor, reason=reason, times=times)
     return incident
 
 
@@ -480,6 +581,43 @@ def incident_assign_role(
         incident = _locked(incident)
         _refuse_if_finished(incident, "reassigned")
         _assign_role(incident=incident, user=user, role=role, actor=actor)
+    return incident
+
+
+def incident_edit(
+    *,
+    incident: Incident,
+    actor: AbstractBaseUser | None,
+    title: str | None = None,
+    summary: str | None = None,
+    severity: str | None = None,
+    repeat_of: Incident | None = UNSET,
+    commander: AbstractBaseUser | None = None,
+    comms_lead: AbstractBaseUser | None = None,
+    times: dict[str, datetime | None] | None = None,
+    reason: str = "",
+) -> Incident:
+    """The incident change form as one change: the edit, the role handoffs and the time corrections in one
+    transaction, all or nothing. A refusal of any part (a closed incident, a time out of order) writes none.
+
+    Roles are handed over only to a user other than the holder (an empty value keeps the holder); times may
+    be corrected on a finished incident, nothing else may change on one."""
+    actor = _user(actor)
+    times = times or {}
+    roles = {"commander": commander, "comms_lead": comms_lead}  # the role's value is the incident's field name
+    _check_edit(title=title, severity=severity)
+    for role, user in roles.items():
+        if user is not None and not user.is_active:
+            raise ValidationError({role: [f"{user.get_username()} is not an active user."]})
+    _check_times(times)
+    with transaction.atomic():
+        incident = _locked(incident)
+        _update_locked(incident, actor, title=title, summary=summary, severity=severity, repeat_of=repeat_of)
+        for role, user in roles.items():
+            if user is not None and user.pk != getattr(incident, f"{role}_id"):
+                _refuse_if_finished(incident, "reassigned")
+                _assign_role(incident=incident, user=user, role=role, actor=actor)
+        _correct_times_locked(incident, actor, reason=reason, times=times)
     return incident
 
 

@@ -197,3 +197,134 @@ def test_admin_responder_cannot_correct_times(responder_client, responder):
     incident.refresh_from_db()
     assert incident.started_at == started
     assert not incident.events.filter(kind="times_corrected").exists()
+
+
+# --- refusals come back on the form, the input kept, nothing half-saved (issue 13) -----------------------------
+
+
+def _declare_data(service, **overrides):
+    return {
+        "title": "Checkout down",
+        "severity": "P1",
+        "service": service.pk,
+        "summary": "5xx on every payment",
+        "started_at_0": "",
+        "started_at_1": "",
+        "detected_at_0": "",
+        "detected_at_1": "",
+        "commander": "",
+        "repeat_of": "",
+        **overrides,
+    }
+
+
+def test_admin_declare_with_future_detected_at_shows_the_field_and_keeps_the_form(responder_client):
+    service = ServiceFactory(name="Checkout")
+    future = timezone.now() + timedelta(hours=2)
+    response = responder_client.post(
+        reverse("admin:incidents_incident_add"),
+        _declare_data(service, detected_at_0=future.strftime("%Y-%m-%d"), detected_at_1=future.strftime("%H:%M:%S")),
+    )
+    assert response.status_code == 200  # not a 500
+    form = response.context["adminform"].form
+    assert list(form.errors) == ["detected_at"]
+    message = form.errors["detected_at"][0]
+    assert message.startswith("Detected at (")
+    assert "cannot be in the future" in message
+    assert "UTC" in message
+    assert "T" not in message.split("(")[1][:11]
+    html = response.content.decode()
+    assert 'value="Checkout down"' in html
+    assert "5xx on every payment" in html
+    assert not Incident.objects.exists()
+
+
+def test_admin_declare_with_repeat_of_links_the_earlier_incident(responder_client):
+    service = ServiceFactory()
+    earlier = IncidentFactory(service=service, status="closed")
+    response = responder_client.post(
+        reverse("admin:incidents_incident_add"), _declare_data(service, repeat_of=earlier.pk)
+    )
+    assert response.status_code == 302
+    assert Incident.objects.exclude(pk=earlier.pk).get().repeat_of == earlier
+
+
+def test_admin_change_form_refused_role_keeps_the_whole_edit_out(manager_client, manager):
+    """Title, severity and a time correction are fine, the new commander is not (inactive): one transaction, so
+    nothing is saved, the form comes back with the refusal on the field, and no success is reported."""
+    incident = services.incident_declare(title="x", severity="P2", service=ServiceFactory(), actor=manager)
+    gone = UserFactory(username="gone", is_active=False)
+    earlier = incident.started_at - timedelta(hours=1)
+    events = incident.events.count()
+    response = manager_client.post(
+        reverse("admin:incidents_incident_change", args=[incident.pk]),
+        _change_data(
+            incident,
+            title="Checkout down",
+            severity="P1",
+            commander=gone.pk,
+            started_at_0=earlier.strftime("%Y-%m-%d"),
+            started_at_1=earlier.strftime("%H:%M:%S"),
+        ),
+    )
+    assert response.status_code == 200
+    assert "gone is not an active user." in response.context["adminform"].form.errors["commander"]
+    assert 'value="Checkout down"' in response.content.decode()
+    assert not [m for m in response.context["messages"] if "success" in m.tags]
+    incident.refresh_from_db()
+    assert (incident.title, incident.severity, incident.commander) == ("x", "P2", None)
+    assert incident.started_at > earlier
+    assert incident.events.count() == events
+
+
+def test_admin_change_form_on_a_closed_incident_is_refused_and_saves_nothing(manager_client, manager):
+    incident = IncidentFactory(status="closed", title="Old title")
+    incident.resolved_at = incident.closed_at = timezone.now()
+    incident.mitigated_at = incident.resolved_at
+    incident.save()
+    response = manager_client.post(
+        reverse("admin:incidents_incident_change", args=[incident.pk]),
+        {
+            **_change_data(incident, title="New title", commander=manager.pk),
+            "resolved_at_0": incident.resolved_at.strftime("%Y-%m-%d"),
+            "resolved_at_1": incident.resolved_at.strftime("%H:%M:%S.%f"),
+            "mitigated_at_0": incident.mitigated_at.strftime("%Y-%m-%d"),
+            "mitigated_at_1": incident.mitigated_at.strftime("%H:%M:%S.%f"),
+        },
+    )
+    assert response.status_code == 200
+    errors = response.context["adminform"].form.non_field_errors()
+    assert any(f"{incident.ref} is closed; it cannot be edited." in e for e in errors), errors
+    assert not [m for m in response.context["messages"] if "success" in m.tags]
+    incident.refresh_from_db()
+    assert (incident.title, incident.commander) == ("Old title", None)
+    assert not incident.events.exists()
+
+
+def test_admin_change_form_time_order_message_uses_labels_and_zone(manager_client, manager):
+    incident = services.incident_declare(title="x", severity="P1", service=ServiceFactory(), actor=manager)
+    too_early = incident.started_at - timedelta(hours=3)
+    response = manager_client.post(
+        reverse("admin:incidents_incident_change", args=[incident.pk]),
+        _change_data(
+            incident, detected_at_0=too_early.strftime("%Y-%m-%d"), detected_at_1=too_early.strftime("%H:%M:%S")
+        ),
+    )
+    assert response.status_code == 200
+    form = response.context["adminform"].form
+    text = " ".join(form.errors["detected_at"]) + " ".join(form.non_field_errors())
+    assert "Detected at (" in text
+    assert "cannot be before started at (" in text
+    assert " UTC)" in text
+    assert "detected_at" not in text
+    assert "started_at" not in text
+    assert not form.non_field_errors()  # said once, on the field
+
+
+def test_admin_refusal_message_uses_the_field_label():
+    from django.core.exceptions import ValidationError
+
+    from incidents.admin import _error_text
+
+    text = _error_text(ValidationError({"duplicate_of": ["No incident INC-1."], "comms_lead": ["Not active."]}))
+    assert text == "Duplicate of: No incident INC-1.; Communications lead: Not active."

@@ -1,3 +1,4 @@
+import json
 from datetime import timedelta
 
 import pytest
@@ -221,3 +222,92 @@ def test_api_responder_cannot_correct_times(responder_api, manager, service):
     responder_api.force_authenticate(manager)
     ok = responder_api.post(f"/api/v1/incidents/{ref}/times/", {"started_at": earlier.isoformat()}, format="json")
     assert ok.status_code == 200
+
+
+def _database_error(sql: str):
+    """The error Django raises for `sql` on the real PostgreSQL (the test's transaction survives it)."""
+    from django.db import OperationalError, transaction
+
+    try:
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(sql)
+    except OperationalError as exc:
+        return exc
+    raise AssertionError("no error")
+
+
+@pytest.mark.parametrize(("sqlstate", "name"), [("40P01", "deadlock_detected"), ("40001", "serialization_failure")])
+def test_middleware_a_deadlock_is_a_concurrent_change_not_an_outage(db, rf, sqlstate, name):
+    from config.middleware import DatabaseUnavailableMiddleware
+
+    error = _database_error(f"DO $$ BEGIN RAISE EXCEPTION 'conflict' USING ERRCODE = '{name}'; END $$")
+    assert error.__cause__.sqlstate == sqlstate
+    response = DatabaseUnavailableMiddleware(lambda r: None).process_exception(
+        rf.post("/api/v1/incidents/INC-2026-1/acknowledge/"), error
+    )
+    assert response.status_code == 503
+    body = json.loads(response.content)
+    assert body["code"] == "concurrent_change"
+    assert "unavailable" not in body["detail"]
+    assert "nothing was saved" in body["detail"]
+    assert "deadlock" not in body["detail"]  # no database error text reaches the user
+
+
+def test_middleware_a_lost_database_is_still_unavailable(db, rf):
+    from config.middleware import DatabaseUnavailableMiddleware
+
+    # what a PostgreSQL restart sends to its sessions (57P01)
+    error = _database_error("DO $$ BEGIN RAISE EXCEPTION 'terminating' USING ERRCODE = 'admin_shutdown'; END $$")
+    response = DatabaseUnavailableMiddleware(lambda r: None).process_exception(rf.get("/api/v1/incidents/"), error)
+    assert response.status_code == 503
+    assert json.loads(response.content)["code"] == "database_unavailable"
+
+
+def test_api_declare_with_repeat_of_links_the_earlier_incident(responder_api, service):
+    earlier = IncidentFactory(service=service, status="closed")
+    response = declare(responder_api, repeat_of=earlier.ref)
+    assert response.status_code == 201, response.json()
+    assert response.json()["repeat_of"] == earlier.ref
+    assert Incident.objects.get(ref=response.json()["ref"]).repeat_of == earlier
+
+
+def test_api_declare_with_unknown_repeat_of_is_400_naming_the_field(responder_api, service):
+    response = declare(responder_api, repeat_of="INC-1999-404")
+    assert response.status_code == 400
+    assert response.json()["errors"] == {"repeat_of": ["No incident INC-1999-404."]}
+    assert not Incident.objects.exists()
+
+
+def test_api_patch_repeat_of_sets_refuses_itself_and_clears(responder_api, service):
+    earlier = IncidentFactory(service=service, status="closed")
+    ref = declare(responder_api).json()["ref"]
+    response = responder_api.patch(f"/api/v1/incidents/{ref}/", {"repeat_of": earlier.ref}, format="json")
+    assert response.status_code == 200, response.json()
+    assert response.json()["repeat_of"] == earlier.ref
+
+    response = responder_api.patch(f"/api/v1/incidents/{ref}/", {"repeat_of": ref}, format="json")
+    assert response.status_code == 400
+    assert list(response.json()["errors"]) == ["repeat_of"]
+    assert Incident.objects.get(ref=ref).repeat_of == earlier
+
+    response = responder_api.patch(f"/api/v1/incidents/{ref}/", {"repeat_of": None}, format="json")
+    assert response.status_code == 200
+    assert response.json()["repeat_of"] is None
+
+
+def test_api_patch_a_closed_incident_is_409(responder_api, service):
+    incident = IncidentFactory(service=service, status="closed", title="Old")
+    response = responder_api.patch(f"/api/v1/incidents/{incident.ref}/", {"title": "New"}, format="json")
+    assert response.status_code == 409
+    assert response.json()["detail"] == f"{incident.ref} is closed; it cannot be edited."
+    incident.refresh_from_db()
+    assert incident.title == "Old"
+
+
+def test_api_declare_future_detected_at_is_400_with_a_readable_message(responder_api, service):
+    future = (timezone.now() + timedelta(hours=1)).isoformat()
+    response = declare(responder_api, detected_at=future)
+    assert response.status_code == 400
+    message = response.json()["errors"]["detected_at"][0]
+    assert message.startswith("Detected at (")
+    assert " UTC) cannot be in the future" in message

@@ -317,3 +317,93 @@ def test_practice_incident_pages_marked_as_practice(setup):
     page = pages().get()
     assert page.subject.startswith("[PRACTICE] [P1]")
     assert page.body.startswith("PRACTICE incident")
+
+
+# --- acknowledge racing the escalation task (two connections) -----------------------------------------------------
+
+
+def _waiting_on_locks() -> int:
+    """Backends of the test database waiting for a row lock (another connection holds it)."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"
+        )
+        return cursor.fetchone()[0]
+
+
+def _until(predicate, timeout: float = 20.0) -> bool:
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.02)
+    return False
+
+
+def _in_thread(target, errors: list, *args):
+    import threading
+
+    from django.db import connection
+
+    def body():
+        try:
+            target(*args)
+        except Exception as exc:  # noqa: BLE001 - reported by the test
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=body, daemon=True)
+    thread.start()
+    return thread
+
+
+def test_escalation_run_and_acknowledge_racing_take_the_same_lock_order(transactional_db):
+    """The step task pages while an acknowledge arrives: the step task holds the escalation row and is inserting
+    its page; the acknowledge holds the incident and wants the escalation row to stop it. With one lock order
+    (incident, then escalation) one waits for the other; with two orders PostgreSQL kills one as a deadlock."""
+    import threading
+
+    from django.contrib.auth import get_user_model
+    from django.db import transaction
+
+    paged, responder = UserFactory(username="paged"), UserFactory(username="responder")
+    policy = EscalationPolicy.objects.create(team=ServiceFactory().team, name="One step")
+    step = EscalationStep.objects.create(policy=policy, position=0, delay_minutes=5)
+    EscalationTarget.objects.create(step=step, kind="user", user=paged)
+    incident = declare(ServiceFactory(team=policy.team, escalation_policy=policy))
+    escalation = Escalation.objects.get(incident=incident)
+
+    # a third connection holds the paged user's row, so the step task stops right at its page (the FK check of
+    # the notification row) with whatever it has locked by then
+    locked, release, errors = threading.Event(), threading.Event(), []
+
+    def hold_user():
+        with transaction.atomic():
+            get_user_model().objects.select_for_update().get(pk=paged.pk)
+            locked.set()
+            release.wait(timeout=30)
+
+    holder = _in_thread(hold_user, errors)
+    assert locked.wait(timeout=10)
+    step_task = _in_thread(lambda: engine.escalation_run(escalation_id=escalation.pk), errors)
+    assert _until(lambda: _waiting_on_locks() == 1)
+    ack = _in_thread(lambda: services.incident_acknowledge(incident=incident, actor=responder), errors)
+    assert _until(lambda: _waiting_on_locks() == 2)  # the acknowledge waits too
+    release.set()
+    for thread in (holder, step_task, ack):
+        thread.join(timeout=30)
+
+    assert errors == []  # no deadlock, no error on either side
+    incident.refresh_from_db()
+    assert (incident.status, incident.commander) == ("acknowledged", responder)
+    assert incident.events.filter(kind="acknowledged").count() == 1
+    escalation.refresh_from_db()
+    assert (escalation.status, escalation.stop_reason) == ("stopped", "acknowledged")
+    page = pages().get()  # the step ran first; nothing was paged after the acknowledgement
+    assert page.user == paged
+    assert page.created_at <= incident.acknowledged_at

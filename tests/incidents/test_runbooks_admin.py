@@ -141,3 +141,23 @@ def test_stale_runbooks_api(manager_api, manager, service):
 
     assert response.status_code == 200
     assert [row["title"] for row in response.json()] == ["Old"]
+
+
+def test_admin_add_runbook_whose_generated_slug_exists_shows_the_field_not_a_500(manager_client, manager, service):
+    runbook_services.runbook_create(service=service, title="Database failover", body="1. Promote", author=manager)
+    data = {
+        "service": service.pk,
+        "title": "Database failover",
+        "slug": "",  # generated from the service and title: taken
+        "alert_name": "",
+        "source_url": "",
+        "body": "Second copy",
+        "change_note": "",
+        "versions-TOTAL_FORMS": "0",
+        "versions-INITIAL_FORMS": "0",
+    }
+    response = manager_client.post(reverse("admin:incidents_runbook_add"), data)
+    assert response.status_code == 200
+    assert "exists" in response.context["adminform"].form.errors["slug"][0]
+    assert "Second copy" in response.content.decode()  # the input is kept
+    assert Runbook.objects.count() == 1

@@ -278,3 +278,133 @@ def test_incident_correct_times_is_for_managers(service, responder):
         )
     incident.refresh_from_db()
     assert not incident.events.filter(kind="times_corrected").exists()
+
+
+# --- issue 13: one edit service, refusals of finished incidents, messages people can read --------------------------
+
+
+def _closed(service, actor):
+    """A closed incident (declared and resolved at T0; the close guard of postmortems is not the point here)."""
+    with time_machine.travel(T0, tick=False):
+        incident = services.incident_declare(title="x", severity="P2", service=service, actor=actor)
+        services.incident_resolve(incident=incident, actor=actor)
+    Incident.objects.filter(pk=incident.pk).update(status="closed", closed_at=T0)
+    return Incident.objects.get(pk=incident.pk)
+
+
+def test_incident_update_refuses_a_finished_incident(service, responder):
+    incident = _closed(service, responder)
+    with pytest.raises(DomainError, match=f"{incident.ref} is closed; it cannot be edited."):
+        services.incident_update(incident=incident, actor=responder, title="New", severity="P1")
+    incident.refresh_from_db()
+    assert (incident.title, incident.severity) == ("x", "P2")
+    assert services.incident_update(incident=incident, actor=responder, title="x").title == "x"  # no change: no-op
+
+
+def test_incident_edit_is_all_or_nothing(service, manager):
+    with time_machine.travel(T0, tick=False):
+        incident = services.incident_declare(title="x", severity="P2", service=service, actor=manager)
+    gone = UserFactory(username="gone", is_active=False)
+    with pytest.raises(ValidationError) as exc:
+        services.incident_edit(incident=incident, actor=manager, title="New", severity="P1", commander=gone)
+    assert list(exc.value.message_dict) == ["commander"]
+    with time_machine.travel(T0 + timedelta(hours=1), tick=False), pytest.raises(ValidationError) as exc:
+        services.incident_edit(
+            incident=incident,
+            actor=manager,
+            title="New",
+            severity="P1",
+            commander=manager,
+            times={"detected_at": T0 - timedelta(hours=2)},  # before started_at: refused inside the transaction
+        )
+    assert list(exc.value.message_dict) == ["detected_at"]
+    incident.refresh_from_db()
+    assert (incident.title, incident.severity, incident.commander) == ("x", "P2", None)
+    assert kinds(incident) == ["declared"]
+
+    with time_machine.travel(T0 + timedelta(hours=1), tick=False):
+        services.incident_edit(
+            incident=incident,
+            actor=manager,
+            title="New",
+            severity="P1",
+            commander=manager,
+            times={"started_at": T0 - timedelta(hours=1)},
+        )
+    incident.refresh_from_db()
+    assert (incident.title, incident.severity, incident.commander) == ("New", "P1", manager)
+    assert set(kinds(incident)) == {"declared", "edited", "severity_changed", "role_assigned", "times_corrected"}
+
+
+def test_incident_edit_on_a_closed_incident_corrects_times_but_refuses_roles(service, manager):
+    incident = _closed(service, manager)
+    with pytest.raises(DomainError, match="cannot be reassigned"):
+        services.incident_edit(
+            incident=incident, actor=manager, commander=manager, times={"started_at": T0 - timedelta(hours=1)}
+        )
+    incident.refresh_from_db()
+    assert incident.started_at == T0
+    services.incident_edit(incident=incident, actor=manager, title="x", times={"started_at": T0 - timedelta(hours=1)})
+    incident.refresh_from_db()
+    assert incident.started_at == T0 - timedelta(hours=1)
+
+
+def test_check_time_order_message_uses_labels_and_formats_times_with_their_zone():
+    with pytest.raises(ValidationError) as exc:
+        services.check_time_order({"started_at": T0, "detected_at": T0 - timedelta(minutes=5)})
+    assert exc.value.message_dict == {
+        "detected_at": ["Detected at (2026-03-10 11:55 UTC) cannot be before started at (2026-03-10 12:00 UTC)."]
+    }
+
+
+def test_time_messages_follow_the_current_zone_in_winter_and_summer():
+    from django.utils import timezone
+
+    with timezone.override("Europe/Berlin"):
+        assert services.format_time(T0) == "2026-03-10 13:00 CET"
+        assert services.format_time(datetime(2026, 7, 1, 12, 0, 30, tzinfo=UTC)) == "2026-07-01 14:00:30 CEST"
+
+
+@time_machine.travel(T0, tick=False)
+def test_incident_declare_future_time_message(service, responder):
+    with pytest.raises(ValidationError) as exc:
+        services.incident_declare(
+            title="x", severity="P2", service=service, actor=responder, detected_at=T0 + timedelta(hours=1)
+        )
+    assert exc.value.message_dict == {
+        "detected_at": ["Detected at (2026-03-10 13:00 UTC) cannot be in the future (it is now 2026-03-10 12:00 UTC)."]
+    }
+
+
+def test_incident_reopen_refusal_formats_the_time_and_names_repeat_of(service, responder):
+    with time_machine.travel(T0, tick=False):
+        incident = services.incident_declare(title="x", severity="P2", service=service, actor=responder)
+        services.incident_resolve(incident=incident, actor=responder)
+    with time_machine.travel(T0 + timedelta(days=8), tick=False), pytest.raises(DomainError) as exc:
+        services.incident_reopen(incident=incident, actor=responder)
+    assert "resolved at 2026-03-10 12:00 UTC" in exc.value.message
+    assert "+00:00" not in exc.value.message
+    assert "repeat_of" in exc.value.message
+
+
+def test_incident_correct_times_messages_use_labels(service, manager):
+    incident = services.incident_declare(title="x", severity="P1", service=service, actor=manager)
+    with pytest.raises(ValidationError) as exc:
+        services.incident_correct_times(incident=incident, actor=manager, declared_at=T0)
+    assert exc.value.message_dict["declared_at"][0].startswith("Declared at cannot be corrected")
+    with pytest.raises(ValidationError) as exc:
+        services.incident_correct_times(incident=incident, actor=manager, started_at=None)
+    assert exc.value.message_dict == {"started_at": ["Started at is required."]}
+
+
+def test_incident_declare_and_update_repeat_of(service, responder):
+    earlier = IncidentFactory(service=service, status="closed")
+    incident = services.incident_declare(title="x", severity="P2", service=service, actor=responder, repeat_of=earlier)
+    assert incident.repeat_of == earlier
+    assert incident.events.get(kind="declared").data["repeat_of"] == earlier.ref
+    with pytest.raises(ValidationError) as exc:
+        services.incident_update(incident=incident, actor=responder, repeat_of=incident)
+    assert "repeat_of" in exc.value.message_dict
+    incident = services.incident_update(incident=incident, actor=responder, repeat_of=None)
+    assert incident.repeat_of is None
+    assert incident.events.get(kind="edited").data == {"repeat_of": {"old": earlier.ref, "new": None}}
