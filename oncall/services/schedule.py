@@ -6,7 +6,6 @@ transaction rolls back and nothing is changed.
 
 from __future__ import annotations
 
-from collections import defaultdict
 from datetime import datetime, timedelta
 
 from django.contrib.auth.models import AbstractBaseUser
@@ -38,19 +37,27 @@ from oncall.services.notifications import notification_enqueue
 def _rematerialise(
     *, rotation: Rotation, slots: set[int], plan_changes: dict[int, tuple[int | None, str]] | None = None, now: datetime
 ) -> set[int]:
-    """Recompute the pieces of `slots` from their plan (optionally changed) and the active overrides."""
+    """Recompute the pieces of `slots` from their plan (optionally changed) and the active overrides.
+
+    A slot normally has one planned holder; a frozen gap filled again from some instant on has two (nobody
+    before, the new holder after), and each part keeps its own plan."""
     plan_changes = plan_changes or {}
-    rows = list(rotation.shifts.filter(slot__in=slots))
-    by_slot: dict[int, list[Shift]] = defaultdict(list)
+    rows = list(rotation.shifts.filter(slot__in=slots).order_by("period"))
+    segments: list[list[Shift]] = []
     for row in rows:
-        by_slot[row.slot].append(row)
+        previous = segments[-1][-1] if segments else None
+        if previous is not None and previous.slot == row.slot and previous.planned_user_id == row.planned_user_id:
+            segments[-1].append(row)
+        else:
+            segments.append([row])
     desired: list[Piece] = []
     overrides = list(rotation.overrides.filter(cancelled_at__isnull=True))
-    for n, slot_rows in by_slot.items():
-        start = min(r.period.lower for r in slot_rows)
-        end = max(r.period.upper for r in slot_rows)
-        planned = slot_rows[0].planned_user_id
-        plan_sources = {r.source for r in slot_rows if r.source != Shift.Source.OVERRIDE}
+    for segment in segments:
+        n = segment[0].slot
+        start = segment[0].period.lower
+        end = segment[-1].period.upper
+        planned = segment[0].planned_user_id
+        plan_sources = {r.source for r in segment if r.source != Shift.Source.OVERRIDE}
         source = plan_sources.pop() if plan_sources else Shift.Source.GENERATED
         planned, source = plan_changes.get(n, (planned, source))
         relevant = [o for o in overrides if o.period.lower < end and start < o.period.upper]
@@ -91,7 +98,7 @@ def _require_single_layer(*, rotation: Rotation, user: AbstractBaseUser, start: 
 
 def _require_consecutive_days(*, rotation: Rotation, user_id: int, start: datetime, end: datetime) -> None:
     """After a change: the run of contiguous shifts of `user_id` touching [start, end) is within the limit."""
-    tz = clock.zone(rotation.timezone)
+    shape = clock.Shape.of(rotation)
     limit = rotation.max_consecutive_days
     rows = list(
         rotation.shifts.filter(
@@ -106,7 +113,11 @@ def _require_consecutive_days(*, rotation: Rotation, user_id: int, start: dateti
         else:
             runs.append([row.period.lower, row.period.upper])
     for run_start, run_end in runs:
-        if run_start < end and start < run_end and clock.local_days(tz, run_start, run_end) > limit + EPSILON_DAYS:
+        if (
+            run_start < end
+            and start < run_end
+            and clock.planned_local_days(shape, run_start, run_end) > limit + EPSILON_DAYS
+        ):
             raise DomainError(
                 f"Rule 'at most {limit} consecutive days': the change would keep the user on call "
                 f"from {run_start:%Y-%m-%d %H:%M} to {run_end:%Y-%m-%d %H:%M} UTC.",

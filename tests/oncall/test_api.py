@@ -208,3 +208,27 @@ def test_escalation_policies_list_runs_a_constant_number_of_queries(
         response = responder_api.get("/api/v1/escalation-policies/")
     assert response.status_code == 200
     assert all(len(p["chain"]) == 9 and all(s["users"] for s in p["chain"]) for p in response.json())
+
+
+def test_rotation_created_through_the_api_then_given_members_has_holders_now_and_next(manager_api, now):
+    team = TeamFactory()
+    body = {"team": team.slug, "name": "Fresh", "layer": "primary", "timezone": "Europe/Berlin", "unit": "weekly",
+            "count": 1, "handoff_time": "09:00", "handoff_weekday": 0, "anchor_date": "2026-06-01",
+            "is_active": True}  # fmt: skip
+    response = manager_api.post("/api/v1/rotations/", body, format="json")
+    assert response.status_code == 201, response.json()
+    rotation = Rotation.objects.get(pk=response.json()["id"])
+    assert rotation.shifts.filter(source="gap").exists()  # nobody yet: explicit gaps
+    for name in ("ann", "bob", "cem"):
+        UserFactory(username=name)
+        added = manager_api.post(f"/api/v1/rotations/{rotation.pk}/members/", {"user": name}, format="json")
+        assert added.status_code == 201, added.json()
+    current = rotation.shifts.get(period__contains=now)
+    following = rotation.shifts.get(period__startswith=current.period.upper)
+    assert current.user is not None and following.user is not None
+    assert not rotation.shifts.filter(source="gap", period__endswith__gt=now).exists()
+    assert not rotation.issues.filter(resolved_at__isnull=True, kind="gap").exists()
+    (entry,) = [e for e in manager_api.get("/api/v1/oncall/").json() if e["rotation"] == rotation.pk]
+    assert entry["holder"] is not None and not entry["is_gap"]
+    # what already passed stays true: nobody held the pager before the first member came
+    assert rotation.shifts.get(period__contains=now - timedelta(minutes=1)).user is None
