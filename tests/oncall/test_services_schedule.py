@@ -271,12 +271,21 @@ def _next_holders(rotation, after_slot, count):
 
 
 def test_member_added_takes_their_place_in_the_listed_order(make_rotation, now):
-    rotation = make_rotation(4, **DAILY)  # [m0, m1, m2, m3]: m0 now, m1 next, m2 holds the next unfrozen slot
+    """[A, B, C, D] with C holding the next unfrozen slot; adding E gives C, D, E, A, B (ONCALL.md)."""
+    rotation = make_rotation(4, **DAILY)
+    services.rotation_generate(rotation=rotation, now=now - timedelta(days=9))  # everyone has been on call
     services.rotation_generate(rotation=rotation)
     current = rotation.shifts.get(period__contains=now).slot
-    assert _next_holders(rotation, current - 1, 3) == ["m0", "m1", "m2"]
+    a, b, c, d = _next_holders(rotation, current - 1, 4)
+    assert sorted([a, b, c, d]) == ["m0", "m1", "m2", "m3"]
     services.rotation_member_add(rotation=rotation, user=UserFactory(username=f"r{rotation.pk}m4"))
-    assert _next_holders(rotation, current - 1, 8) == ["m0", "m1", "m2", "m3", "m4", "m0", "m1", "m2"]
+    assert _next_holders(rotation, current - 1, 7) == [a, b, c, d, "m4", a, b][:2] + _listed_from(c, 5)
+
+
+def _listed_from(first: str, count: int) -> list[str]:
+    cycle = ["m0", "m1", "m2", "m3", "m4"]
+    i = cycle.index(first)
+    return [cycle[(i + k) % len(cycle)] for k in range(count)]
 
 
 def test_member_placed_elsewhere_in_the_order_takes_that_place(make_rotation, now):
