@@ -65,6 +65,15 @@ class ManagersWrite(permissions.DjangoModelPermissions):
         return super().has_permission(request, view)
 
 
+class AwareDateTimeField(serializers.DateTimeField):
+    """A time with its zone: a naive time is refused rather than read in the server's zone."""
+
+    def enforce_timezone(self, value):
+        if timezone.is_naive(value):
+            raise ApiValidationError("Give the time with its zone, for example 2026-12-15T09:00:00+01:00.")
+        return super().enforce_timezone(value)
+
+
 class UserField(serializers.SlugRelatedField):
     def __init__(self, **kwargs):
         kwargs.setdefault("slug_field", "username")
@@ -250,8 +259,8 @@ class ShiftViewSet(viewsets.ReadOnlyModelViewSet):
 
 class OverrideSerializer(serializers.ModelSerializer):
     user = UserField()
-    start = serializers.DateTimeField(write_only=True)
-    end = serializers.DateTimeField(write_only=True)
+    start = AwareDateTimeField(write_only=True)
+    end = AwareDateTimeField(write_only=True)
     starts_at = serializers.DateTimeField(source="period.lower", read_only=True)
     ends_at = serializers.DateTimeField(source="period.upper", read_only=True)
     created_by = serializers.CharField(source="created_by.username", default=None, read_only=True)
@@ -349,8 +358,8 @@ class SwapViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
 
 class UnavailabilitySerializer(serializers.ModelSerializer):
     user = UserField(required=False)
-    start = serializers.DateTimeField(write_only=True)
-    end = serializers.DateTimeField(write_only=True)
+    start = AwareDateTimeField(write_only=True)
+    end = AwareDateTimeField(write_only=True)
     starts_at = serializers.DateTimeField(source="period.lower", read_only=True)
     ends_at = serializers.DateTimeField(source="period.upper", read_only=True)
 

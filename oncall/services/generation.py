@@ -13,7 +13,7 @@ from django.db.backends.postgresql.psycopg_any import DateTimeTZRange
 from django.db.models import Max
 from django.utils import timezone
 
-from oncall import clock
+from oncall import clock, formatting
 from oncall.models import (
     Holiday,
     Override,
@@ -49,10 +49,6 @@ class GenerationResult:
     rest_warnings: list[tuple[int, int]] = field(default_factory=list)
     changed_user_ids: set[int] = field(default_factory=set)
     plan_version: int = 0
-
-
-def _fmt(rotation: Rotation, instant: datetime) -> str:
-    return instant.astimezone(clock.zone(rotation.timezone)).strftime("%a %Y-%m-%d %H:%M %Z")
 
 
 def _row_sig(row: Shift) -> tuple:
@@ -150,7 +146,7 @@ def _notify_schedule_changed(*, rotation: Rotation, user_ids: set[int], now: dat
         upcoming = Shift.objects.filter(rotation=rotation, user_id=user_id, period__endswith__gt=now).order_by(
             "period"
         )[:10]
-        lines = [f"- {_fmt(rotation, s.period.lower)} → {_fmt(rotation, s.period.upper)}" for s in upcoming]
+        lines = [f"- {formatting.period(s.period.lower, s.period.upper, rotation.timezone)}" for s in upcoming]
         notification_enqueue(
             dedupe_key=f"oncall:schedule-changed:{rotation.pk}:{rotation.plan_version}:{user_id}",
             user=users[user_id],
@@ -515,9 +511,7 @@ def _record_issues(
     for n, (start, end) in sorted(gaps.items()):
         if start in existing_gaps:
             continue
-        message = (
-            f"Nobody can take {rotation} from {_fmt(rotation, start)} to {_fmt(rotation, end)} under the hard rules."
-        )
+        message = f"Nobody can take {rotation} {formatting.period(start, end, rotation.timezone)} under the hard rules."
         ScheduleIssue.objects.create(
             rotation=rotation,
             slot=n,
@@ -534,9 +528,11 @@ def _record_issues(
                 body=message + "\nAdd an override or change the rotation.",
                 payload={"kind": "schedule_gap", "rotation": rotation.pk, "slot": n},
             )
+    users = get_user_model().objects.in_bulk({user_id for _, user_id in rests}) if rests else {}
     for (n, user_id), (start, end) in sorted(rests.items()):
         if (start, user_id) in existing_rests:
             continue
+        user = users.get(user_id)
         ScheduleIssue.objects.create(
             rotation=rotation,
             user_id=user_id,
@@ -544,5 +540,8 @@ def _record_issues(
             period=DateTimeTZRange(start, end),
             severity=ScheduleIssue.Severity.WARNING,
             kind=ScheduleIssue.Kind.REST,
-            message=f"Less than {rotation.min_rest} rest before the shift starting {_fmt(rotation, start)}.",
+            message=(
+                f"Less than {formatting.duration(rotation.min_rest)} of rest for {formatting.person(user)} before "
+                f"the shift {formatting.period(start, end, rotation.timezone)}."
+            ),
         )

@@ -1,5 +1,7 @@
 from datetime import timedelta
 
+import pytest
+
 from oncall import services
 from oncall.models import EscalationPolicy, EscalationStep, EscalationTarget, Override, Rotation, Unavailability
 from tests.oncall.factories import TeamFactory, UserFactory
@@ -232,3 +234,64 @@ def test_rotation_created_through_the_api_then_given_members_has_holders_now_and
     assert entry["holder"] is not None and not entry["is_gap"]
     # what already passed stays true: nobody held the pager before the first member came
     assert rotation.shifts.get(period__contains=now - timedelta(minutes=1)).user is None
+
+
+def _no_database_text(body) -> None:
+    text = str(body).lower()
+    for word in ("line 1", "range lower bound", "sql", "psycopg", "violates", "constraint", "displacement"):
+        assert word not in text, body
+
+
+def test_unavailability_in_the_past_is_a_400_naming_the_end_without_database_text(responder_api, now):
+    body = {"start": (now - timedelta(days=3)).isoformat(), "end": (now - timedelta(days=1)).isoformat()}
+    response = responder_api.post("/api/v1/unavailability/", body, format="json")
+    assert response.status_code == 400, response.json()
+    assert list(response.json()["errors"]) == ["end"]
+    _no_database_text(response.json())
+    assert not Unavailability.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("start", "end", "field"),
+    [
+        ("2026-07-02T09:00:00+02:00", "2026-07-01T09:00:00+02:00", "end"),  # end before start
+        ("2026-07-01T09:00:00", "2026-07-02T09:00:00+02:00", "start"),  # naive
+        ("2026-07-01T09:00:00+02:00", "2026-07-02T09:00:00", "end"),
+    ],
+)
+def test_unavailability_bad_periods_are_400s_naming_the_field(responder_api, now, start, end, field):
+    response = responder_api.post("/api/v1/unavailability/", {"start": start, "end": end}, format="json")
+    assert response.status_code == 400, response.json()
+    assert field in response.json()["errors"]
+    _no_database_text(response.json())
+
+
+def test_overlapping_unavailability_is_refused_with_both_ends_in_the_persons_zone(responder_api, responder, now):
+    from tests.oncall.factories import TeamMembershipFactory
+
+    TeamMembershipFactory(team=TeamFactory(timezone="Europe/Berlin"), user=responder)
+    first = {"start": "2026-07-01T09:00:00+02:00", "end": "2026-07-08T09:00:00+02:00"}
+    assert responder_api.post("/api/v1/unavailability/", first, format="json").status_code == 201
+    again = {"start": "2026-07-05T00:00:00+02:00", "end": "2026-07-10T00:00:00+02:00"}
+    response = responder_api.post("/api/v1/unavailability/", again, format="json")
+    assert response.status_code == 409, response.json()
+    (message,) = response.json()["errors"]["start"]
+    assert "from Wed 2026-07-01 09:00 CEST to Wed 2026-07-08 09:00 CEST (Europe/Berlin)" in message
+    assert Unavailability.objects.count() == 1
+
+
+def test_a_value_postgresql_cannot_hold_is_a_400_without_database_text(responder_api, now):
+    response = responder_api.get("/api/v1/shifts/", {"start": "2026-06-10T00:00:00+23:00"})
+    assert response.status_code == 400
+    _no_database_text(response.json())
+
+
+def test_member_with_active_until_before_active_from_is_a_400_naming_the_field(manager_api, make_rotation, now):
+    rotation = make_rotation(1, **DAILY)
+    UserFactory(username="late")
+    body = {"user": "late", "active_from": "2026-07-02T00:00:00Z", "active_until": "2026-07-01T00:00:00Z"}
+    response = manager_api.post(f"/api/v1/rotations/{rotation.pk}/members/", body, format="json")
+    assert response.status_code == 400, response.content
+    assert list(response.json()["errors"]) == ["active_until"]
+    _no_database_text(response.json())
+    assert not rotation.members.filter(user__username="late").exists()
