@@ -10,7 +10,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.widgets import AdminSplitDateTime
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.http import HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
@@ -20,7 +20,7 @@ from django.utils.html import format_html
 
 from oncall import selectors, services
 from oncall.audit import AuditedAdminMixin, audit_action
-from oncall.errors import DomainError
+from oncall.errors import DomainError, integrity_message
 from oncall.models import (
     CalendarFeed,
     EscalationPolicy,
@@ -41,15 +41,41 @@ from oncall.selectors.timeline import rotation_timeline
 
 
 class RefusalsAsMessages:
-    """A DomainError raised by a service (after the form validated) rolls the change back; the admin shows
-    the rule's message instead of a server error."""
+    """A refusal raised by a service after the form validated (DomainError, ValidationError, or a database
+    constraint racing the checks) rolls the change back; the admin shows the same form again, the input kept,
+    with the rule's message next to the field it concerns. `refusal_fields` maps a service's field names to
+    the form's."""
+
+    refusal_fields: dict[str, str] = {}
 
     def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
         try:
             return super().changeform_view(request, object_id, form_url, extra_context)
-        except DomainError as exc:
-            messages.error(request, exc.message)
-            return HttpResponseRedirect(request.get_full_path())
+        except (DomainError, ValidationError, IntegrityError) as exc:
+            if request.method != "POST" or getattr(request, "_oncall_refusal", None) is not None:
+                raise
+            request._oncall_refusal = _refusal_errors(exc)
+            # the same POST again, inside a new transaction: the form now carries the refusal and saves nothing
+            return super().changeform_view(request, object_id, form_url, extra_context)
+
+    def get_form(self, request, obj=None, **kwargs):
+        return self.with_refusal(request, super().get_form(request, obj, **kwargs))
+
+    def with_refusal(self, request, form_class):
+        errors = getattr(request, "_oncall_refusal", None)
+        if not errors:
+            return form_class
+        aliases = self.refusal_fields
+
+        class Refused(form_class):
+            def clean(self):
+                data = super().clean()
+                for field, message in errors:
+                    field = aliases.get(field, field)
+                    self.add_error(field if field in self.fields else None, message)
+                return data
+
+        return Refused
 
     def delete_view(self, request, object_id, extra_context=None):
         try:
@@ -57,6 +83,23 @@ class RefusalsAsMessages:
         except DomainError as exc:
             messages.error(request, exc.message)
             return HttpResponseRedirect(request.get_full_path())
+
+
+def _take_fields(obj, saved) -> None:
+    """The admin logs, messages and redirects with its own `obj`: give it what the service saved."""
+    for field in saved._meta.concrete_fields:
+        setattr(obj, field.attname, getattr(saved, field.attname))
+    obj._state.adding = False
+
+
+def _refusal_errors(exc: Exception) -> list[tuple[str | None, str]]:
+    if isinstance(exc, DomainError):
+        return [(exc.field, exc.message)]
+    if isinstance(exc, IntegrityError):
+        return [(None, integrity_message(exc))]
+    if hasattr(exc, "error_dict"):
+        return [(None if f == "__all__" else f, m) for f, msgs in exc.message_dict.items() for m in msgs]
+    return [(None, m) for m in exc.messages]
 
 
 class RotationMemberFormSet(forms.BaseInlineFormSet):
@@ -269,7 +312,7 @@ class OverrideAdmin(AuditedAdminMixin, RefusalsAsMessages, admin.ModelAdmin):
             rotation=data["rotation"], user=data["user"], start=data["start"], end=data["end"],
             reason=data.get("reason", ""), created_by=request.user,
         )  # fmt: skip
-        obj.pk = form.instance.pk
+        _take_fields(obj, form.instance)
 
     def delete_model(self, request, obj):
         services.override_cancel(override=obj)
@@ -325,7 +368,7 @@ class UnavailabilityAdmin(RefusalsAsMessages, admin.ModelAdmin):
         form.instance = services.unavailability_create(
             user=user, start=data["start"], end=data["end"], kind=data["kind"], note=data.get("note", "")
         )
-        obj.pk = form.instance.pk
+        _take_fields(obj, form.instance)
 
     def delete_model(self, request, obj):
         services.unavailability_delete(unavailability=obj)
@@ -394,6 +437,7 @@ class SwapAdmin(RefusalsAsMessages, admin.ModelAdmin):
     list_select_related = ["rotation__team", "requester", "counterparty"]
     ordering = ["-id"]
     actions = ["accept", "decline"]
+    refusal_fields = {"requester_slot": "your_shift", "counterparty_slot": "their_shift", "counterparty": "their_shift"}
 
     def get_readonly_fields(self, request, obj=None):
         return [f.name for f in Swap._meta.fields] if obj is not None else []
@@ -407,25 +451,20 @@ class SwapAdmin(RefusalsAsMessages, admin.ModelAdmin):
             def __init__(self, *args, **kw) -> None:
                 super().__init__(*args, user=user, **kw)
 
-        return ProposalForm
+        return self.with_refusal(request, ProposalForm)
 
     def save_model(self, request, obj, form, change):
         if change:
             return
         yours, theirs = form.cleaned_data["your_shift"], form.cleaned_data["their_shift"]
-        try:
-            swap = services.swap_request(
-                rotation=theirs.rotation,
-                requester=request.user,
-                counterparty=theirs.user,
-                requester_slot=yours.slot,
-                counterparty_slot=theirs.slot,
-            )
-        except ValidationError as exc:  # the plan changed since the form was shown: say why, change nothing
-            raise DomainError(" ".join(exc.messages)) from exc
-        for field in Swap._meta.concrete_fields:  # the admin logs and redirects with `obj`
-            setattr(obj, field.attname, getattr(swap, field.attname))
-        obj._state.adding = False
+        swap = services.swap_request(  # a refusal (the plan changed since the form was shown) comes back on the form
+            rotation=theirs.rotation,
+            requester=request.user,
+            counterparty=theirs.user,
+            requester_slot=yours.slot,
+            counterparty_slot=theirs.slot,
+        )
+        _take_fields(obj, swap)
 
     @admin.action(description="Accept the selected swaps (as their counterparty)")
     def accept(self, request, queryset):

@@ -182,6 +182,68 @@ def test_a_swap_proposal_the_plan_refuses_shows_the_rule_and_creates_nothing(cli
 
     response = client.post(reverse("admin:oncall_swap_add"), {"your_shift": mine.pk, "their_shift": theirs.pk})
 
-    assert response.status_code == 302
-    assert [str(m) for m in get_messages(response.wsgi_request)] == ["That slot is not planned for the counterparty."]
+    assert response.status_code == 200  # the form again, the choice kept, the reason next to it
+    assert response.context["adminform"].form.errors == {"their_shift": ["That slot is not planned for the counterparty."]}
+    assert list(get_messages(response.wsgi_request)) == []
     assert not Swap.objects.exists()
+
+
+def _post_override(client, rotation, user, start, end, reason=""):
+    from oncall.clock import zone
+
+    local = zone("UTC")
+    return client.post(
+        "/admin/oncall/override/add/",
+        {
+            "rotation": rotation.pk,
+            "user": user.pk,
+            "start_0": start.astimezone(local).strftime("%Y-%m-%d"),
+            "start_1": start.astimezone(local).strftime("%H:%M:%S"),
+            "end_0": end.astimezone(local).strftime("%Y-%m-%d"),
+            "end_1": end.astimezone(local).strftime("%H:%M:%S"),
+            "reason": reason,
+        },
+    )
+
+
+def test_admin_override_refused_for_a_vacation_keeps_the_input_and_shows_the_rule_at_the_field(
+    manager_client, busy, now
+):
+    rotation = busy[1]
+    stand_in = UserFactory(username="stand-in")
+    services.unavailability_create(user=stand_in, start=now + timedelta(days=1), end=now + timedelta(days=3))
+    start, end = now + timedelta(days=2), now + timedelta(days=2, hours=6)
+    response = _post_override(manager_client, rotation, stand_in, start, end, reason="dentist")
+    assert response.status_code == 200
+    form = response.context["adminform"].form
+    assert form.errors == {
+        "user": [
+            "Rule 'never on call while unavailable': stand-in is unavailable (vacation) "
+            "from Thu 2026-06-11 14:00 CEST to Sat 2026-06-13 14:00 CEST (Europe/Berlin)."
+        ]
+    }
+    assert form.data["reason"] == "dentist" and form.data["user"] == str(stand_in.pk)
+    body = response.content.decode()
+    assert 'value="dentist"' in body and 'value="2026-06-12"' in body
+    assert not Override.objects.filter(rotation=rotation).exists()
+
+
+def test_admin_override_overlapping_another_names_it_and_both_its_ends(manager_client, busy, now):
+    first = busy[0]  # has an override from now + 1 h to now + 5 h (the busy fixture)
+    response = _post_override(manager_client, first, UserFactory(), now + timedelta(hours=2), now + timedelta(hours=3))
+    assert response.status_code == 200
+    (message,) = response.context["adminform"].form.errors["start"]
+    assert "from Wed 2026-06-10 15:00 CEST to Wed 2026-06-10 19:00 CEST (Europe/Berlin)" in message
+    assert Override.objects.filter(rotation=first).count() == 1
+
+
+def test_admin_override_added_is_named_with_its_period_in_the_rotation_zone(manager_client, busy, now):
+    from django.contrib.messages import get_messages
+
+    rotation = busy[1]
+    stand_in = UserFactory(username="helper")
+    response = _post_override(manager_client, rotation, stand_in, now + timedelta(hours=2), now + timedelta(hours=6))
+    assert response.status_code == 302
+    (message,) = [str(m) for m in get_messages(response.wsgi_request)]
+    assert "None" not in message and "+00:00" not in message
+    assert "helper covers" in message and "from Wed 2026-06-10 16:00 CEST to Wed 2026-06-10 20:00 CEST" in message
