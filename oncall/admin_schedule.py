@@ -18,7 +18,7 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
-from oncall import selectors, services
+from oncall import formatting, selectors, services
 from oncall.audit import AuditedAdminMixin, audit_action
 from oncall.errors import DomainError, integrity_message
 from oncall.models import (
@@ -119,9 +119,21 @@ class RotationMemberFormSet(forms.BaseInlineFormSet):
             )
             if frozen is not None:
                 raise ValidationError(
-                    f"Rule 'a frozen shift keeps its holder': {member.user} holds the current or next shift; "
+                    f"Rule 'a frozen shift keeps its holder': {formatting.person(member.user)} holds the current "
+                    f"or next shift {formatting.period(frozen.period.lower, frozen.period.upper, frozen.rotation.timezone)}; "
                     "add an override for it before removing them."
                 )
+
+
+@admin.display(description="When", ordering="period")
+def period_in_rotation_zone(obj) -> str:
+    """A period in its rotation's zone, the zone named (not a range repr)."""
+    return formatting.period(obj.period.lower, obj.period.upper, obj.rotation.timezone) if obj.period else "-"
+
+
+@admin.display(description="When", ordering="period")
+def period_in_person_zone(obj) -> str:
+    return formatting.period(obj.period.lower, obj.period.upper, formatting.person_zone(obj.user)) if obj.period else "-"
 
 
 class RotationMemberInline(admin.TabularInline):
@@ -243,13 +255,13 @@ class RotationAdmin(AuditedAdminMixin, RefusalsAsMessages, admin.ModelAdmin):
 
 @admin.register(Shift)
 class ShiftAdmin(admin.ModelAdmin):
-    list_display = ["rotation", "slot", "period", "user", "planned_user", "source", "sequence"]
+    list_display = ["rotation", "slot", period_in_rotation_zone, "user", "planned_user", "source", "sequence"]
     list_filter = ["source", "layer", "rotation__team"]
     list_select_related = ["rotation__team", "user", "planned_user"]
     search_fields = ["user__username", "rotation__name"]
     ordering = ["-period"]
     show_full_result_count = False
-    readonly_fields = [f.name for f in Shift._meta.fields]
+    readonly_fields = [*(f.name for f in Shift._meta.fields if f.name != "period"), period_in_rotation_zone]
 
     def has_add_permission(self, request):
         return False
@@ -290,7 +302,7 @@ class OverrideForm(PeriodForm):
 @admin.register(Override)
 class OverrideAdmin(AuditedAdminMixin, RefusalsAsMessages, admin.ModelAdmin):
     form = OverrideForm
-    list_display = ["rotation", "user", "period", "reason", "created_by", "cancelled_at"]
+    list_display = ["rotation", "user", period_in_rotation_zone, "reason", "created_by", "cancelled_at"]
     list_filter = ["rotation__team", ("cancelled_at", admin.EmptyFieldListFilter)]
     list_select_related = ["rotation__team", "user", "created_by"]
     autocomplete_fields = ["rotation", "user"]
@@ -337,7 +349,7 @@ class UnavailabilityForm(PeriodForm):
 @admin.register(Unavailability)
 class UnavailabilityAdmin(RefusalsAsMessages, admin.ModelAdmin):
     form = UnavailabilityForm
-    list_display = ["user", "kind", "period", "note"]
+    list_display = ["user", "kind", period_in_person_zone, "note"]
     list_filter = ["kind"]
     list_select_related = ["user"]
     autocomplete_fields = ["user"]
@@ -348,7 +360,7 @@ class UnavailabilityAdmin(RefusalsAsMessages, admin.ModelAdmin):
         return request.user.has_perm("oncall.change_unavailability")
 
     def get_queryset(self, request):
-        queryset = super().get_queryset(request)
+        queryset = super().get_queryset(request).prefetch_related("user__team_memberships__team")
         return queryset if self._is_manager(request) else queryset.filter(user=request.user)
 
     def get_readonly_fields(self, request, obj=None):
@@ -412,7 +424,8 @@ class SwapProposalForm(forms.ModelForm):
 
     @staticmethod
     def _label(shift: Shift) -> str:
-        return f"{shift.rotation} · {shift.user} · {shift.period.lower:%a %Y-%m-%d %H:%M} UTC (slot {shift.slot})"
+        tz_name = shift.rotation.timezone
+        return f"{shift.rotation} · {formatting.person(shift.user)} · {formatting.period(shift.period.lower, shift.period.upper, tz_name)}"
 
     def clean(self) -> dict:
         data = super().clean()
@@ -485,10 +498,10 @@ class SwapAdmin(RefusalsAsMessages, admin.ModelAdmin):
 
 @admin.register(ScheduleIssue)
 class ScheduleIssueAdmin(admin.ModelAdmin):
-    list_display = ["severity", "kind", "rotation", "user", "period", "message", "resolved_at"]
+    list_display = ["severity", "kind", "rotation", "user", period_in_rotation_zone, "message", "resolved_at"]
     list_filter = ["severity", "kind", ("resolved_at", admin.EmptyFieldListFilter), "rotation__team"]
     list_select_related = ["rotation__team", "user"]
-    readonly_fields = [f.name for f in ScheduleIssue._meta.fields]
+    readonly_fields = [*(f.name for f in ScheduleIssue._meta.fields if f.name != "period"), period_in_rotation_zone]
     ordering = ["-created_at", "-id"]
     show_full_result_count = False
 
