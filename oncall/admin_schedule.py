@@ -310,8 +310,22 @@ class OverrideAdmin(AuditedAdminMixin, RefusalsAsMessages, admin.ModelAdmin):
     ordering = ["-id"]
     actions = ["cancel"]
 
+    def _is_manager(self, request) -> bool:
+        return request.user.has_perm(selectors.schedule.MANAGE_PERMISSION)
+
     def has_change_permission(self, request, obj=None):
         return obj is None and super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request, obj=None):
+        if obj is not None and selectors.override_cancel_refusal(actor=request.user, override=obj) is None:
+            return True  # a member cancels a shift they took for themselves
+        return super().has_delete_permission(request, obj)
+
+    def get_fields(self, request, obj=None):
+        fields = super().get_fields(request, obj)
+        if obj is None and not self._is_manager(request):  # members take shifts for themselves
+            return [f for f in fields if f != "user"]
+        return fields
 
     def get_readonly_fields(self, request, obj=None):
         return ["rotation", "user", "reason"] if obj else []
@@ -320,20 +334,27 @@ class OverrideAdmin(AuditedAdminMixin, RefusalsAsMessages, admin.ModelAdmin):
         if change:
             return
         data = form.cleaned_data
-        form.instance = services.override_create(
-            rotation=data["rotation"], user=data["user"], start=data["start"], end=data["end"],
-            reason=data.get("reason", ""), created_by=request.user,
-        )  # fmt: skip
+        try:
+            form.instance = services.override_create(
+                rotation=data["rotation"], user=data.get("user") or request.user, start=data["start"],
+                end=data["end"], reason=data.get("reason", ""), created_by=request.user,
+            )  # fmt: skip
+        except PermissionDenied as exc:  # who may take which shift: shown on the form like any other refusal
+            field = "user" if "user" in form.fields else "rotation"
+            raise DomainError(str(exc), code="forbidden", field=field) from exc
         _take_fields(obj, form.instance)
 
     def delete_model(self, request, obj):
+        refusal = selectors.override_cancel_refusal(actor=request.user, override=obj)
+        if refusal is not None:
+            raise PermissionDenied(refusal)
         services.override_cancel(override=obj)
 
     def delete_queryset(self, request, queryset):
         for override in queryset:
-            services.override_cancel(override=override)
+            self.delete_model(request, override)
 
-    @admin.action(description="Cancel the selected overrides (the plan comes back)")
+    @admin.action(description="Cancel the selected overrides (the plan comes back)", permissions=["delete"])
     def cancel(self, request, queryset):
         for override in queryset:
             services.override_cancel(override=override)

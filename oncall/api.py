@@ -3,6 +3,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from django.contrib.auth import get_user_model
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
@@ -283,10 +284,10 @@ class OverrideSerializer(serializers.ModelSerializer):
 
 
 class OverrideViewSet(mixins.CreateModelMixin, mixins.DestroyModelMixin, viewsets.ReadOnlyModelViewSet):
-    """Overrides. DELETE cancels (the plan comes back); a started override ends now."""
+    """Overrides. DELETE cancels (the plan comes back); a started override ends now. Managers give any shift to
+    anyone; a member of a rotation takes a shift of it for themselves (and may cancel that one)."""
 
     serializer_class = OverrideSerializer
-    permission_classes = [ManagersWrite]
     filterset_class = OverrideFilter
     queryset = Override.objects.select_related("user", "created_by", "rotation").order_by("-id")
 
@@ -298,6 +299,9 @@ class OverrideViewSet(mixins.CreateModelMixin, mixins.DestroyModelMixin, viewset
         )  # fmt: skip
 
     def perform_destroy(self, instance):
+        refusal = selectors.override_cancel_refusal(actor=self.request.user, override=instance)
+        if refusal is not None:
+            raise DjangoPermissionDenied(refusal)
         services.override_cancel(override=instance)
 
 

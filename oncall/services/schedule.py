@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from django.contrib.auth.models import AbstractBaseUser
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.db.backends.postgresql.psycopg_any import DateTimeTZRange
 from django.db.models import Max
@@ -29,6 +29,7 @@ from oncall.services.generation import (
     frozen_until,
     rotation_generate,
 )
+from oncall.selectors.schedule import override_refusal
 from oncall.services.notifications import notification_enqueue
 
 # --- explicit changes: the plan of some slots is rewritten, then hard rules are checked ---------------------
@@ -148,8 +149,12 @@ def override_create(
     now: datetime | None = None,
 ) -> Override:
     """Give [start, end) of the rotation to `user`; it may cross handoffs. Refused if it starts in the past,
-    overlaps another override, or breaks a hard rule."""
+    overlaps another override, or breaks a hard rule; and, when `created_by` is not a manager, unless they are
+    a member of the rotation taking the shift for themselves (PermissionDenied)."""
     now = now or timezone.now()
+    refusal = override_refusal(actor=created_by, rotation=rotation, user=user)
+    if refusal is not None:
+        raise PermissionDenied(refusal)
     if start.tzinfo is None or end.tzinfo is None:
         raise ValidationError({"start": "Give times with a time zone."})
     if end <= start:

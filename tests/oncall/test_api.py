@@ -295,3 +295,64 @@ def test_member_with_active_until_before_active_from_is_a_400_naming_the_field(m
     assert list(response.json()["errors"]) == ["active_until"]
     _no_database_text(response.json())
     assert not rotation.members.filter(user__username="late").exists()
+
+
+def _take(api, rotation, username, start, hours=2):
+    body = {"rotation": rotation.pk, "user": username, "start": start.isoformat(),
+            "end": (start + timedelta(hours=hours)).isoformat()}  # fmt: skip
+    return api.post("/api/v1/overrides/", body, format="json")
+
+
+def test_a_member_takes_a_shift_of_their_rotation_for_themselves(responder_api, responder, make_rotation, now):
+    from tests.oncall.factories import RotationMemberFactory
+
+    rotation = make_rotation(2, **DAILY)
+    RotationMemberFactory(rotation=rotation, user=responder, position=9)
+    services.rotation_generate(rotation=rotation)
+    taken = _take(responder_api, rotation, "responder", now + timedelta(days=3))
+    assert taken.status_code == 201, taken.json()
+    assert rotation.shifts.get(period__contains=now + timedelta(days=3, hours=1)).user == responder
+    # ... never for someone else, and only of their own rotations
+    other = rotation.members.exclude(user=responder).first().user
+    for_other = _take(responder_api, rotation, other.username, now + timedelta(days=5))
+    assert for_other.status_code == 403
+    assert "Only managers give a shift to someone else" in for_other.json()["detail"]
+    elsewhere = _take(responder_api, make_rotation(2, **DAILY), "responder", now + timedelta(days=5))
+    assert elsewhere.status_code == 403
+    assert Override.objects.count() == 1
+    # they cancel the shift they took; not one a manager gave someone else
+    manager_made = services.override_create(
+        rotation=rotation, user=other, start=now + timedelta(days=6), end=now + timedelta(days=6, hours=2)
+    )
+    assert responder_api.delete(f"/api/v1/overrides/{manager_made.pk}/").status_code == 403
+    assert responder_api.delete(f"/api/v1/overrides/{taken.json()['id']}/").status_code == 204
+
+
+def test_a_member_takes_a_shift_in_the_admin(client, responder, make_rotation, now):
+    from tests.oncall.factories import RotationMemberFactory
+
+    rotation = make_rotation(2, **DAILY)
+    RotationMemberFactory(rotation=rotation, user=responder, position=9)
+    services.rotation_generate(rotation=rotation)
+    client.force_login(responder)
+    form = client.get("/admin/oncall/override/add/")
+    assert form.status_code == 200
+    assert "user" not in form.context["adminform"].form.fields  # for themselves
+    start = now + timedelta(days=2)
+    response = client.post(
+        "/admin/oncall/override/add/",
+        {"rotation": rotation.pk, "start_0": start.strftime("%Y-%m-%d"), "start_1": "12:00:00",
+         "end_0": start.strftime("%Y-%m-%d"), "end_1": "16:00:00", "reason": "swap with a friend"},
+    )  # fmt: skip
+    assert response.status_code == 302, response.context["adminform"].form.errors
+    assert Override.objects.get().user == responder
+    not_member = make_rotation(2, **DAILY)
+    refused = client.post(
+        "/admin/oncall/override/add/",
+        {"rotation": not_member.pk, "start_0": start.strftime("%Y-%m-%d"), "start_1": "12:00:00",
+         "end_0": start.strftime("%Y-%m-%d"), "end_1": "16:00:00", "reason": ""},
+    )  # fmt: skip
+    assert refused.status_code == 200
+    assert refused.context["adminform"].form.errors == {
+        "rotation": ["You can take shifts only of rotations you are a member of."]
+    }
