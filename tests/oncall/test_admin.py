@@ -247,3 +247,47 @@ def test_admin_override_added_is_named_with_its_period_in_the_rotation_zone(mana
     (message,) = [str(m) for m in get_messages(response.wsgi_request)]
     assert "None" not in message and "+00:00" not in message
     assert "helper covers" in message and "from Wed 2026-06-10 16:00 CEST to Wed 2026-06-10 20:00 CEST" in message
+
+
+def test_admin_forms_refuse_bad_input_with_field_messages_never_a_server_error(client, manager, make_rotation, now):
+    """The sweep of issue 13: model-level errors and constraint violations that escaped as 500s."""
+    from django.contrib.auth.models import Group
+
+    from oncall.models import ContactMethod
+    from tests.security.admin_forms import change_form_data
+
+    # a responder adds a contact method they already have (the user is set by the admin, not the form)
+    responder = UserFactory(username="resp")
+    responder.groups.add(Group.objects.get(name="Responders"))
+    ContactMethod.objects.create(user=responder, kind="email", address="resp@example.com")
+    client.force_login(responder)
+    again = client.post(
+        "/admin/oncall/contactmethod/add/",
+        {"user": manager.pk, "kind": "email", "address": "resp@example.com", "position": 0},  # user: ignored
+    )
+    assert again.status_code == 200
+    assert again.context["adminform"].form.errors
+    assert ContactMethod.objects.filter(user=responder).count() == 1
+
+    # unavailability that is already over
+    client.force_login(manager)
+    start, end = now - timedelta(days=3), now - timedelta(days=1)
+    past = client.post(
+        "/admin/oncall/unavailability/add/",
+        {"user": responder.pk, "kind": "sick", "start_0": start.strftime("%Y-%m-%d"), "start_1": "09:00:00",
+         "end_0": end.strftime("%Y-%m-%d"), "end_1": "09:00:00", "note": ""},
+    )  # fmt: skip
+    assert past.status_code == 200
+    assert list(past.context["adminform"].form.errors) == ["end"]
+    assert not Unavailability.objects.exists()
+
+    # a member's active period that ends before it starts
+    rotation = make_rotation(2, **DAILY)
+    url = f"/admin/oncall/rotation/{rotation.pk}/change/"
+    data = change_form_data(client.get(url))
+    data["members-0-active_from_0"], data["members-0-active_from_1"] = "2026-07-02", "00:00:00"
+    data["members-0-active_until_0"], data["members-0-active_until_1"] = "2026-07-01", "00:00:00"
+    response = client.post(url, data)
+    assert response.status_code == 200
+    errors = response.context["inline_admin_formsets"][0].formset.errors[0]
+    assert errors == {"active_until": ["Active until must be after active from."]}
