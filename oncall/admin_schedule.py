@@ -118,10 +118,10 @@ class RotationMemberFormSet(forms.BaseInlineFormSet):
                 rotation_ids=[member.rotation_id],
             )
             if frozen is not None:
+                when = formatting.period(frozen.period.lower, frozen.period.upper, frozen.rotation.timezone)
                 raise ValidationError(
                     f"Rule 'a frozen shift keeps its holder': {formatting.person(member.user)} holds the current "
-                    f"or next shift {formatting.period(frozen.period.lower, frozen.period.upper, frozen.rotation.timezone)}; "
-                    "add an override for it before removing them."
+                    f"or next shift {when}; add an override for it before removing them."
                 )
 
 
@@ -133,7 +133,9 @@ def period_in_rotation_zone(obj) -> str:
 
 @admin.display(description="When", ordering="period")
 def period_in_person_zone(obj) -> str:
-    return formatting.period(obj.period.lower, obj.period.upper, formatting.person_zone(obj.user)) if obj.period else "-"
+    return (
+        formatting.period(obj.period.lower, obj.period.upper, formatting.person_zone(obj.user)) if obj.period else "-"
+    )
 
 
 class RotationMemberInline(admin.TabularInline):
@@ -445,8 +447,8 @@ class SwapProposalForm(forms.ModelForm):
 
     @staticmethod
     def _label(shift: Shift) -> str:
-        tz_name = shift.rotation.timezone
-        return f"{shift.rotation} · {formatting.person(shift.user)} · {formatting.period(shift.period.lower, shift.period.upper, tz_name)}"
+        when = formatting.period(shift.period.lower, shift.period.upper, shift.rotation.timezone)
+        return f"{shift.rotation} · {formatting.person(shift.user)} · {when}"
 
     def clean(self) -> dict:
         data = super().clean()

@@ -18,6 +18,7 @@ from django.utils import timezone
 from oncall import clock, formatting
 from oncall.errors import DomainError
 from oncall.models import CalendarFeed, Override, Rotation, RotationMember, Shift, Swap, Unavailability
+from oncall.selectors.schedule import override_refusal
 from oncall.services.generation import (
     EPSILON_DAYS,
     GenerationResult,
@@ -29,7 +30,6 @@ from oncall.services.generation import (
     frozen_until,
     rotation_generate,
 )
-from oncall.selectors.schedule import override_refusal
 from oncall.services.notifications import notification_enqueue
 
 # --- explicit changes: the plan of some slots is rewritten, then hard rules are checked ---------------------

@@ -183,7 +183,9 @@ def test_a_swap_proposal_the_plan_refuses_shows_the_rule_and_creates_nothing(cli
     response = client.post(reverse("admin:oncall_swap_add"), {"your_shift": mine.pk, "their_shift": theirs.pk})
 
     assert response.status_code == 200  # the form again, the choice kept, the reason next to it
-    assert response.context["adminform"].form.errors == {"their_shift": ["That slot is not planned for the counterparty."]}
+    assert response.context["adminform"].form.errors == {
+        "their_shift": ["That slot is not planned for the counterparty."]
+    }
     assert list(get_messages(response.wsgi_request)) == []
     assert not Swap.objects.exists()
 
@@ -222,9 +224,11 @@ def test_admin_override_refused_for_a_vacation_keeps_the_input_and_shows_the_rul
             "from Thu 2026-06-11 14:00 CEST to Sat 2026-06-13 14:00 CEST (Europe/Berlin)."
         ]
     }
-    assert form.data["reason"] == "dentist" and form.data["user"] == str(stand_in.pk)
+    assert form.data["reason"] == "dentist"
+    assert form.data["user"] == str(stand_in.pk)
     body = response.content.decode()
-    assert 'value="dentist"' in body and 'value="2026-06-12"' in body
+    assert 'value="dentist"' in body
+    assert 'value="2026-06-12"' in body
     assert not Override.objects.filter(rotation=rotation).exists()
 
 
@@ -245,8 +249,10 @@ def test_admin_override_added_is_named_with_its_period_in_the_rotation_zone(mana
     response = _post_override(manager_client, rotation, stand_in, now + timedelta(hours=2), now + timedelta(hours=6))
     assert response.status_code == 302
     (message,) = [str(m) for m in get_messages(response.wsgi_request)]
-    assert "None" not in message and "+00:00" not in message
-    assert "helper covers" in message and "from Wed 2026-06-10 16:00 CEST to Wed 2026-06-10 20:00 CEST" in message
+    assert "None" not in message
+    assert "+00:00" not in message
+    assert "helper covers" in message
+    assert "from Wed 2026-06-10 16:00 CEST to Wed 2026-06-10 20:00 CEST" in message
 
 
 def test_admin_forms_refuse_bad_input_with_field_messages_never_a_server_error(client, manager, make_rotation, now):

@@ -227,11 +227,13 @@ def test_rotation_created_through_the_api_then_given_members_has_holders_now_and
         assert added.status_code == 201, added.json()
     current = rotation.shifts.get(period__contains=now)
     following = rotation.shifts.get(period__startswith=current.period.upper)
-    assert current.user is not None and following.user is not None
+    assert current.user is not None
+    assert following.user is not None
     assert not rotation.shifts.filter(source="gap", period__endswith__gt=now).exists()
     assert not rotation.issues.filter(resolved_at__isnull=True, kind="gap").exists()
     (entry,) = [e for e in manager_api.get("/api/v1/oncall/").json() if e["rotation"] == rotation.pk]
-    assert entry["holder"] is not None and not entry["is_gap"]
+    assert entry["holder"] is not None
+    assert not entry["is_gap"]
     # what already passed stays true: nobody held the pager before the first member came
     assert rotation.shifts.get(period__contains=now - timedelta(minutes=1)).user is None
 

@@ -205,9 +205,7 @@ def test_an_override_covering_the_week_of_a_clock_change_is_accepted(make_rotati
     services.rotation_generate(rotation=rotation, now=now)
     week = rotation.shifts.get(period__contains=datetime.combine(day, time(0), tzinfo=BERLIN))
     stand_in = UserFactory(username=f"stand-in-{kind}")
-    services.override_create(
-        rotation=rotation, user=stand_in, start=week.period.lower, end=week.period.upper, now=now
-    )
+    services.override_create(rotation=rotation, user=stand_in, start=week.period.lower, end=week.period.upper, now=now)
     assert rotation.shifts.get(period__contains=week.period.lower).user == stand_in
     assert rotation.shifts.get(period__contains=week.period.upper - timedelta(minutes=1)).user == stand_in
 

@@ -223,7 +223,8 @@ def test_on_call_messages_name_periods_in_the_rotation_zone_never_raw_values(pla
     holder = planned.shifts.get(period__contains=now).user
     with pytest.raises(DomainError) as frozen:
         services.unavailability_create(user=holder, start=now, end=now + timedelta(days=3))
-    assert berlin in _readable(frozen.value.message) and "(Europe/Berlin)" in frozen.value.message
+    assert berlin in _readable(frozen.value.message)
+    assert "(Europe/Berlin)" in frozen.value.message
     with pytest.raises(DomainError) as removal:
         services.rotation_member_remove(member=planned.members.get(user=holder))
     assert berlin in _readable(removal.value.message)
@@ -240,7 +241,8 @@ def test_on_call_messages_name_periods_in_the_rotation_zone_never_raw_values(pla
         services.override_create(
             rotation=planned, user=UserFactory(), start=now + timedelta(days=3), end=now + timedelta(days=12)
         )
-    assert berlin in _readable(too_long.value.message) and too_long.value.field == "end"
+    assert berlin in _readable(too_long.value.message)
+    assert too_long.value.field == "end"
     single = make_rotation(1, **DAILY, min_rest=timedelta(hours=30))
     services.rotation_generate(rotation=single)
     for issue in ScheduleIssue.objects.filter(rotation=single):
