@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db import DataError
+from django.db import DataError, IntegrityError
 from django.http import Http404
 from rest_framework import exceptions, pagination, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from oncall.errors import DomainError
+from oncall.errors import DomainError, integrity_message
 
 
 def _flatten(detail) -> dict:
@@ -41,9 +41,15 @@ def exception_handler(exc, context):
         return Response(body, status=status.HTTP_409_CONFLICT)
     if isinstance(exc, DataError):
         # a value PostgreSQL cannot hold (a time zone offset beyond ±15:59, an inverted range, ...): bad input,
-        # found by fuzzing (tests/fuzz); the failed statement ran outside or rolled back its transaction
-        body = {"code": "invalid", "detail": "A value is out of range.", "errors": {"non_field_errors": [str(exc)]}}
+        # found by fuzzing (tests/fuzz); the failed statement ran outside or rolled back its transaction.
+        # The database's own text never reaches the user (it quotes SQL).
+        message = "A value is out of range."
+        body = {"code": "invalid", "detail": message, "errors": {"non_field_errors": [message]}}
         return Response(body, status=status.HTTP_400_BAD_REQUEST)
+    if isinstance(exc, IntegrityError):
+        # a constraint refused the change (a race past the services' checks): the rule, never the database text
+        message = integrity_message(exc)
+        return Response({"code": "conflict", "detail": message, "errors": {}}, status=status.HTTP_409_CONFLICT)
     if isinstance(exc, Http404):
         exc = exceptions.NotFound(str(exc) or "Not found.")
     elif isinstance(exc, DjangoPermissionDenied):

@@ -70,6 +70,32 @@ class ContactMethodAdmin(admin.ModelAdmin):
             return queryset
         return queryset.filter(user=request.user)
 
+    def get_fields(self, request, obj=None):
+        fields = super().get_fields(request, obj)
+        if request.user.has_perm("oncall.view_notification"):
+            return fields
+        return [f for f in fields if f != "user"]  # responders manage their own contact methods only
+
+    def get_form(self, request, obj=None, **kwargs):
+        form_class = super().get_form(request, obj, **kwargs)
+        if request.user.has_perm("oncall.view_notification"):
+            return form_class
+        owner = request.user
+
+        class OwnContactMethodForm(form_class):
+            def __init__(self, *args, **kw) -> None:
+                super().__init__(*args, **kw)
+                self.instance.user = owner
+
+            def _get_validation_exclusions(self):
+                # `user` is not on the form but is set: validate the unique (user, kind, address) constraint
+                # here, with its message, instead of letting the database refuse the row (a server error)
+                exclude = super()._get_validation_exclusions()
+                exclude.discard("user")
+                return exclude
+
+        return OwnContactMethodForm
+
     def save_model(self, request, obj, form, change):
         if not request.user.has_perm("oncall.view_notification"):
             obj.user = request.user  # responders manage their own contact methods only

@@ -10,7 +10,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.widgets import AdminSplitDateTime
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.http import HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
@@ -18,9 +18,9 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
-from oncall import selectors, services
+from oncall import formatting, selectors, services
 from oncall.audit import AuditedAdminMixin, audit_action
-from oncall.errors import DomainError
+from oncall.errors import DomainError, integrity_message
 from oncall.models import (
     CalendarFeed,
     EscalationPolicy,
@@ -41,15 +41,41 @@ from oncall.selectors.timeline import rotation_timeline
 
 
 class RefusalsAsMessages:
-    """A DomainError raised by a service (after the form validated) rolls the change back; the admin shows
-    the rule's message instead of a server error."""
+    """A refusal raised by a service after the form validated (DomainError, ValidationError, or a database
+    constraint racing the checks) rolls the change back; the admin shows the same form again, the input kept,
+    with the rule's message next to the field it concerns. `refusal_fields` maps a service's field names to
+    the form's."""
+
+    refusal_fields: dict[str, str] = {}
 
     def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
         try:
             return super().changeform_view(request, object_id, form_url, extra_context)
-        except DomainError as exc:
-            messages.error(request, exc.message)
-            return HttpResponseRedirect(request.get_full_path())
+        except (DomainError, ValidationError, IntegrityError) as exc:
+            if request.method != "POST" or getattr(request, "_oncall_refusal", None) is not None:
+                raise
+            request._oncall_refusal = _refusal_errors(exc)
+            # the same POST again, inside a new transaction: the form now carries the refusal and saves nothing
+            return super().changeform_view(request, object_id, form_url, extra_context)
+
+    def get_form(self, request, obj=None, **kwargs):
+        return self.with_refusal(request, super().get_form(request, obj, **kwargs))
+
+    def with_refusal(self, request, form_class):
+        errors = getattr(request, "_oncall_refusal", None)
+        if not errors:
+            return form_class
+        aliases = self.refusal_fields
+
+        class Refused(form_class):
+            def clean(self):
+                data = super().clean()
+                for field, message in errors:
+                    field = aliases.get(field, field)
+                    self.add_error(field if field in self.fields else None, message)
+                return data
+
+        return Refused
 
     def delete_view(self, request, object_id, extra_context=None):
         try:
@@ -57,6 +83,23 @@ class RefusalsAsMessages:
         except DomainError as exc:
             messages.error(request, exc.message)
             return HttpResponseRedirect(request.get_full_path())
+
+
+def _take_fields(obj, saved) -> None:
+    """The admin logs, messages and redirects with its own `obj`: give it what the service saved."""
+    for field in saved._meta.concrete_fields:
+        setattr(obj, field.attname, getattr(saved, field.attname))
+    obj._state.adding = False
+
+
+def _refusal_errors(exc: Exception) -> list[tuple[str | None, str]]:
+    if isinstance(exc, DomainError):
+        return [(exc.field, exc.message)]
+    if isinstance(exc, IntegrityError):
+        return [(None, integrity_message(exc))]
+    if hasattr(exc, "error_dict"):
+        return [(None if f == "__all__" else f, m) for f, msgs in exc.message_dict.items() for m in msgs]
+    return [(None, m) for m in exc.messages]
 
 
 class RotationMemberFormSet(forms.BaseInlineFormSet):
@@ -75,10 +118,24 @@ class RotationMemberFormSet(forms.BaseInlineFormSet):
                 rotation_ids=[member.rotation_id],
             )
             if frozen is not None:
+                when = formatting.period(frozen.period.lower, frozen.period.upper, frozen.rotation.timezone)
                 raise ValidationError(
-                    f"Rule 'a frozen shift keeps its holder': {member.user} holds the current or next shift; "
-                    "add an override for it before removing them."
+                    f"Rule 'a frozen shift keeps its holder': {formatting.person(member.user)} holds the current "
+                    f"or next shift {when}; add an override for it before removing them."
                 )
+
+
+@admin.display(description="When", ordering="period")
+def period_in_rotation_zone(obj) -> str:
+    """A period in its rotation's zone, the zone named (not a range repr)."""
+    return formatting.period(obj.period.lower, obj.period.upper, obj.rotation.timezone) if obj.period else "-"
+
+
+@admin.display(description="When", ordering="period")
+def period_in_person_zone(obj) -> str:
+    return (
+        formatting.period(obj.period.lower, obj.period.upper, formatting.person_zone(obj.user)) if obj.period else "-"
+    )
 
 
 class RotationMemberInline(admin.TabularInline):
@@ -200,13 +257,13 @@ class RotationAdmin(AuditedAdminMixin, RefusalsAsMessages, admin.ModelAdmin):
 
 @admin.register(Shift)
 class ShiftAdmin(admin.ModelAdmin):
-    list_display = ["rotation", "slot", "period", "user", "planned_user", "source", "sequence"]
+    list_display = ["rotation", "slot", period_in_rotation_zone, "user", "planned_user", "source", "sequence"]
     list_filter = ["source", "layer", "rotation__team"]
     list_select_related = ["rotation__team", "user", "planned_user"]
     search_fields = ["user__username", "rotation__name"]
     ordering = ["-period"]
     show_full_result_count = False
-    readonly_fields = [f.name for f in Shift._meta.fields]
+    readonly_fields = [*(f.name for f in Shift._meta.fields if f.name != "period"), period_in_rotation_zone]
 
     def has_add_permission(self, request):
         return False
@@ -247,7 +304,7 @@ class OverrideForm(PeriodForm):
 @admin.register(Override)
 class OverrideAdmin(AuditedAdminMixin, RefusalsAsMessages, admin.ModelAdmin):
     form = OverrideForm
-    list_display = ["rotation", "user", "period", "reason", "created_by", "cancelled_at"]
+    list_display = ["rotation", "user", period_in_rotation_zone, "reason", "created_by", "cancelled_at"]
     list_filter = ["rotation__team", ("cancelled_at", admin.EmptyFieldListFilter)]
     list_select_related = ["rotation__team", "user", "created_by"]
     autocomplete_fields = ["rotation", "user"]
@@ -255,8 +312,22 @@ class OverrideAdmin(AuditedAdminMixin, RefusalsAsMessages, admin.ModelAdmin):
     ordering = ["-id"]
     actions = ["cancel"]
 
+    def _is_manager(self, request) -> bool:
+        return request.user.has_perm(selectors.schedule.MANAGE_PERMISSION)
+
     def has_change_permission(self, request, obj=None):
         return obj is None and super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request, obj=None):
+        if obj is not None and selectors.override_cancel_refusal(actor=request.user, override=obj) is None:
+            return True  # a member cancels a shift they took for themselves
+        return super().has_delete_permission(request, obj)
+
+    def get_fields(self, request, obj=None):
+        fields = super().get_fields(request, obj)
+        if obj is None and not self._is_manager(request):  # members take shifts for themselves
+            return [f for f in fields if f != "user"]
+        return fields
 
     def get_readonly_fields(self, request, obj=None):
         return ["rotation", "user", "reason"] if obj else []
@@ -265,20 +336,27 @@ class OverrideAdmin(AuditedAdminMixin, RefusalsAsMessages, admin.ModelAdmin):
         if change:
             return
         data = form.cleaned_data
-        form.instance = services.override_create(
-            rotation=data["rotation"], user=data["user"], start=data["start"], end=data["end"],
-            reason=data.get("reason", ""), created_by=request.user,
-        )  # fmt: skip
-        obj.pk = form.instance.pk
+        try:
+            form.instance = services.override_create(
+                rotation=data["rotation"], user=data.get("user") or request.user, start=data["start"],
+                end=data["end"], reason=data.get("reason", ""), created_by=request.user,
+            )  # fmt: skip
+        except PermissionDenied as exc:  # who may take which shift: shown on the form like any other refusal
+            field = "user" if "user" in form.fields else "rotation"
+            raise DomainError(str(exc), code="forbidden", field=field) from exc
+        _take_fields(obj, form.instance)
 
     def delete_model(self, request, obj):
+        refusal = selectors.override_cancel_refusal(actor=request.user, override=obj)
+        if refusal is not None:
+            raise PermissionDenied(refusal)
         services.override_cancel(override=obj)
 
     def delete_queryset(self, request, queryset):
         for override in queryset:
-            services.override_cancel(override=override)
+            self.delete_model(request, override)
 
-    @admin.action(description="Cancel the selected overrides (the plan comes back)")
+    @admin.action(description="Cancel the selected overrides (the plan comes back)", permissions=["delete"])
     def cancel(self, request, queryset):
         for override in queryset:
             services.override_cancel(override=override)
@@ -294,7 +372,7 @@ class UnavailabilityForm(PeriodForm):
 @admin.register(Unavailability)
 class UnavailabilityAdmin(RefusalsAsMessages, admin.ModelAdmin):
     form = UnavailabilityForm
-    list_display = ["user", "kind", "period", "note"]
+    list_display = ["user", "kind", period_in_person_zone, "note"]
     list_filter = ["kind"]
     list_select_related = ["user"]
     autocomplete_fields = ["user"]
@@ -305,7 +383,7 @@ class UnavailabilityAdmin(RefusalsAsMessages, admin.ModelAdmin):
         return request.user.has_perm("oncall.change_unavailability")
 
     def get_queryset(self, request):
-        queryset = super().get_queryset(request)
+        queryset = super().get_queryset(request).prefetch_related("user__team_memberships__team")
         return queryset if self._is_manager(request) else queryset.filter(user=request.user)
 
     def get_readonly_fields(self, request, obj=None):
@@ -325,7 +403,7 @@ class UnavailabilityAdmin(RefusalsAsMessages, admin.ModelAdmin):
         form.instance = services.unavailability_create(
             user=user, start=data["start"], end=data["end"], kind=data["kind"], note=data.get("note", "")
         )
-        obj.pk = form.instance.pk
+        _take_fields(obj, form.instance)
 
     def delete_model(self, request, obj):
         services.unavailability_delete(unavailability=obj)
@@ -369,7 +447,8 @@ class SwapProposalForm(forms.ModelForm):
 
     @staticmethod
     def _label(shift: Shift) -> str:
-        return f"{shift.rotation} · {shift.user} · {shift.period.lower:%a %Y-%m-%d %H:%M} UTC (slot {shift.slot})"
+        when = formatting.period(shift.period.lower, shift.period.upper, shift.rotation.timezone)
+        return f"{shift.rotation} · {formatting.person(shift.user)} · {when}"
 
     def clean(self) -> dict:
         data = super().clean()
@@ -394,6 +473,7 @@ class SwapAdmin(RefusalsAsMessages, admin.ModelAdmin):
     list_select_related = ["rotation__team", "requester", "counterparty"]
     ordering = ["-id"]
     actions = ["accept", "decline"]
+    refusal_fields = {"requester_slot": "your_shift", "counterparty_slot": "their_shift", "counterparty": "their_shift"}
 
     def get_readonly_fields(self, request, obj=None):
         return [f.name for f in Swap._meta.fields] if obj is not None else []
@@ -407,25 +487,20 @@ class SwapAdmin(RefusalsAsMessages, admin.ModelAdmin):
             def __init__(self, *args, **kw) -> None:
                 super().__init__(*args, user=user, **kw)
 
-        return ProposalForm
+        return self.with_refusal(request, ProposalForm)
 
     def save_model(self, request, obj, form, change):
         if change:
             return
         yours, theirs = form.cleaned_data["your_shift"], form.cleaned_data["their_shift"]
-        try:
-            swap = services.swap_request(
-                rotation=theirs.rotation,
-                requester=request.user,
-                counterparty=theirs.user,
-                requester_slot=yours.slot,
-                counterparty_slot=theirs.slot,
-            )
-        except ValidationError as exc:  # the plan changed since the form was shown: say why, change nothing
-            raise DomainError(" ".join(exc.messages)) from exc
-        for field in Swap._meta.concrete_fields:  # the admin logs and redirects with `obj`
-            setattr(obj, field.attname, getattr(swap, field.attname))
-        obj._state.adding = False
+        swap = services.swap_request(  # a refusal (the plan changed since the form was shown) comes back on the form
+            rotation=theirs.rotation,
+            requester=request.user,
+            counterparty=theirs.user,
+            requester_slot=yours.slot,
+            counterparty_slot=theirs.slot,
+        )
+        _take_fields(obj, swap)
 
     @admin.action(description="Accept the selected swaps (as their counterparty)")
     def accept(self, request, queryset):
@@ -446,10 +521,10 @@ class SwapAdmin(RefusalsAsMessages, admin.ModelAdmin):
 
 @admin.register(ScheduleIssue)
 class ScheduleIssueAdmin(admin.ModelAdmin):
-    list_display = ["severity", "kind", "rotation", "user", "period", "message", "resolved_at"]
+    list_display = ["severity", "kind", "rotation", "user", period_in_rotation_zone, "message", "resolved_at"]
     list_filter = ["severity", "kind", ("resolved_at", admin.EmptyFieldListFilter), "rotation__team"]
     list_select_related = ["rotation__team", "user"]
-    readonly_fields = [f.name for f in ScheduleIssue._meta.fields]
+    readonly_fields = [*(f.name for f in ScheduleIssue._meta.fields if f.name != "period"), period_in_rotation_zone]
     ordering = ["-created_at", "-id"]
     show_full_result_count = False
 

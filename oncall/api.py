@@ -3,6 +3,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from django.contrib.auth import get_user_model
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
@@ -63,6 +64,15 @@ class ManagersWrite(permissions.DjangoModelPermissions):
         if request.method in permissions.SAFE_METHODS:
             return bool(request.user and request.user.is_authenticated)
         return super().has_permission(request, view)
+
+
+class AwareDateTimeField(serializers.DateTimeField):
+    """A time with its zone: a naive time is refused rather than read in the server's zone."""
+
+    def enforce_timezone(self, value):
+        if timezone.is_naive(value):
+            raise ApiValidationError("Give the time with its zone, for example 2026-12-15T09:00:00+01:00.")
+        return super().enforce_timezone(value)
 
 
 class UserField(serializers.SlugRelatedField):
@@ -250,8 +260,8 @@ class ShiftViewSet(viewsets.ReadOnlyModelViewSet):
 
 class OverrideSerializer(serializers.ModelSerializer):
     user = UserField()
-    start = serializers.DateTimeField(write_only=True)
-    end = serializers.DateTimeField(write_only=True)
+    start = AwareDateTimeField(write_only=True)
+    end = AwareDateTimeField(write_only=True)
     starts_at = serializers.DateTimeField(source="period.lower", read_only=True)
     ends_at = serializers.DateTimeField(source="period.upper", read_only=True)
     created_by = serializers.CharField(source="created_by.username", default=None, read_only=True)
@@ -274,10 +284,10 @@ class OverrideSerializer(serializers.ModelSerializer):
 
 
 class OverrideViewSet(mixins.CreateModelMixin, mixins.DestroyModelMixin, viewsets.ReadOnlyModelViewSet):
-    """Overrides. DELETE cancels (the plan comes back); a started override ends now."""
+    """Overrides. DELETE cancels (the plan comes back); a started override ends now. Managers give any shift to
+    anyone; a member of a rotation takes a shift of it for themselves (and may cancel that one)."""
 
     serializer_class = OverrideSerializer
-    permission_classes = [ManagersWrite]
     filterset_class = OverrideFilter
     queryset = Override.objects.select_related("user", "created_by", "rotation").order_by("-id")
 
@@ -289,6 +299,9 @@ class OverrideViewSet(mixins.CreateModelMixin, mixins.DestroyModelMixin, viewset
         )  # fmt: skip
 
     def perform_destroy(self, instance):
+        refusal = selectors.override_cancel_refusal(actor=self.request.user, override=instance)
+        if refusal is not None:
+            raise DjangoPermissionDenied(refusal)
         services.override_cancel(override=instance)
 
 
@@ -349,8 +362,8 @@ class SwapViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
 
 class UnavailabilitySerializer(serializers.ModelSerializer):
     user = UserField(required=False)
-    start = serializers.DateTimeField(write_only=True)
-    end = serializers.DateTimeField(write_only=True)
+    start = AwareDateTimeField(write_only=True)
+    end = AwareDateTimeField(write_only=True)
     starts_at = serializers.DateTimeField(source="period.lower", read_only=True)
     ends_at = serializers.DateTimeField(source="period.upper", read_only=True)
 

@@ -21,6 +21,7 @@ class OncallConfig(AppConfig):
             "view_rotationmember",
             "view_shift",
             "view_override",
+            "add_override",  # a member takes a shift for themselves (the services check who for, and which rotation)
             "view_swap",
             "add_swap",
             "view_unavailability",

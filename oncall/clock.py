@@ -103,6 +103,30 @@ class Shape:
         return n
 
 
+def planned_local(shape: Shape, instant: datetime, *, end: bool = False) -> datetime:
+    """The naive local wall-clock reading of `instant` as the rotation planned it.
+
+    A boundary whose handoff time does not exist (moved to the clock change by `resolve`) reads as its planned
+    time: the 02:30 handoff that happens at 03:00 on a spring-forward day reads 02:30. As the `end` of an interval
+    an instant that is several boundaries at once (an hourly slot swallowed by the gap) reads as the first of
+    them, as a start as the last. Any other instant reads as the local clock shows it."""
+    n = shape.slot_at(instant)
+    if shape.boundary(n) != instant:
+        return instant.astimezone(shape.tz).replace(tzinfo=None)
+    if end:
+        while shape.boundary(n - 1) == instant:
+            n -= 1
+    return shape.local_boundary(n)
+
+
+def planned_local_days(shape: Shape, start: datetime, end: datetime) -> float:
+    """Length of [start, end) in local calendar days as planned: a weekly slot is 7 days whether it is 167, 168
+    or 169 real hours, and whether or not its handoff time fell into a spring-forward gap (then `local_days`
+    would read 7.02 for the week before and 6.98 for the week after)."""
+    delta = planned_local(shape, end, end=True) - planned_local(shape, start)
+    return delta / timedelta(days=1)
+
+
 def local_days(tz: zoneinfo.ZoneInfo, start: datetime, end: datetime) -> float:
     """Length of [start, end) in local calendar days (wall-clock): 169 real hours over fall-back = 7 days."""
     delta = end.astimezone(tz).replace(tzinfo=None) - start.astimezone(tz).replace(tzinfo=None)

@@ -10,7 +10,7 @@ from django.db.models import Q
 
 def validate_time_zone(value: str) -> None:
     if value not in zoneinfo.available_timezones():
-        raise ValidationError(f"{value!r} is not an IANA time zone (for example Europe/Berlin)")
+        raise ValidationError(f"“{value}” is not an IANA time zone (for example Europe/Berlin).")
 
 
 class Team(models.Model):

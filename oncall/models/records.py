@@ -9,6 +9,7 @@ from django.contrib.postgres.fields import DateTimeRangeField
 from django.db import models
 from django.db.models import Q
 
+from oncall import formatting
 from oncall.models.schedule import Rotation, new_ical_token
 
 
@@ -46,7 +47,7 @@ class ScheduleIssue(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.severity}: {self.message}"
+        return f"{self.get_severity_display()}: {self.message}"
 
 
 class Handoff(models.Model):
@@ -80,7 +81,7 @@ class Handoff(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.rotation} at {self.boundary_at:%Y-%m-%d %H:%M} UTC"
+        return f"{self.rotation} at {formatting.when(self.boundary_at, self.rotation.timezone)}"
 
 
 class CalendarFeed(models.Model):

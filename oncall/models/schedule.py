@@ -14,6 +14,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import F, Func, Q
 
+from oncall import formatting
 from oncall.models.core import Team, validate_time_zone
 
 
@@ -106,7 +107,7 @@ class Rotation(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.team} / {self.name} ({self.layer})"
+        return f"{self.team} / {self.name} ({self.get_layer_display()})"
 
     def clean(self) -> None:
         if self.unit == self.Unit.WEEKLY and self.handoff_weekday is None:
@@ -146,7 +147,19 @@ class RotationMember(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.user} #{self.position} in {self.rotation}"
+        return f"{formatting.person(self.user) if self.user_id else 'someone'} #{self.position} in {self.rotation}"
+
+    def _active_order_broken(self) -> bool:
+        return bool(self.active_from and self.active_until and self.active_from >= self.active_until)
+
+    def clean(self) -> None:
+        if self._active_order_broken():
+            raise ValidationError({"active_until": "Active until must be after active from."})
+
+    def validate_constraints(self, exclude=None) -> None:
+        if self._active_order_broken():  # clean() says so, naming the field, instead of the constraint's name
+            exclude = {*(exclude or ()), "active_from"}
+        super().validate_constraints(exclude=exclude)
 
 
 class Shift(models.Model):
@@ -215,7 +228,9 @@ class Shift(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.rotation} slot {self.slot}: {self.user or 'GAP'}"
+        holder = formatting.person(self.user) if self.user_id else "nobody (gap)"
+        when = formatting.period(self.period.lower, self.period.upper, self.rotation.timezone) if self.period else ""
+        return f"{self.rotation}: {holder} {when}".strip()
 
     def save(self, *args, **kwargs) -> None:
         self.team_id = self.rotation.team_id
@@ -246,7 +261,11 @@ class Override(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.user} overrides {self.rotation} {self.period}"
+        who = formatting.person(self.user) if self.user_id else "someone"
+        text = f"{who} covers {self.rotation}" if self.rotation_id else f"{who} covers a rotation"
+        if self.period and self.rotation_id:
+            text += " " + formatting.period(self.period.lower, self.period.upper, self.rotation.timezone)
+        return text
 
 
 class Swap(models.Model):
@@ -273,7 +292,7 @@ class Swap(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"swap {self.requester} slot {self.requester_slot} <-> {self.counterparty} slot {self.counterparty_slot}"
+        return f"swap between {formatting.person(self.requester)} and {formatting.person(self.counterparty)}"
 
 
 class Unavailability(models.Model):
@@ -296,4 +315,8 @@ class Unavailability(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.user}: {self.get_kind_display()} {self.period}"
+        who = formatting.person(self.user) if self.user_id else "someone"
+        text = f"{who}: {self.get_kind_display()}"
+        if self.period:
+            text += " " + formatting.period(self.period.lower, self.period.upper, formatting.person_zone(self.user))
+        return text

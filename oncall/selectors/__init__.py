@@ -17,6 +17,8 @@ from oncall.selectors.schedule import (
     next_shift_after,
     next_shifts,
     oncall_now,
+    override_cancel_refusal,
+    override_refusal,
     shift_at,
     shifts_in_range,
 )
@@ -38,6 +40,8 @@ __all__ = [
     "next_shifts",
     "notifications_due",
     "oncall_now",
+    "override_cancel_refusal",
+    "override_refusal",
     "policies_with_steps",
     "shift_at",
     "shifts_in_range",

@@ -38,11 +38,13 @@ class FairnessReport:
 
 
 def fairness_report(*, rotation: Rotation, start: datetime, end: datetime) -> FairnessReport:
-    """Per member: real hours (UTC), nominal hours (local wall-clock, so a 169-hour fall-back week is 168),
+    """Per member: real hours (UTC), nominal hours (the planned length in local wall-clock time: a 169-hour
+    fall-back week is 168, a daily slot whose 02:30 handoff fell into a spring-forward gap is 24),
     weighted hours (weekend/holiday weights), slots started in the window, night hours (22:00–06:00 local),
     pages received while on call. Effective shifts count (overrides included), clipped to the window.
     The spread is max − min over current members. Four queries."""
-    tz = clock.zone(rotation.timezone)
+    shape = clock.Shape.of(rotation)
+    tz = shape.tz
     window = DateTimeTZRange(start, end)
     shifts = list(
         Shift.objects.filter(rotation=rotation, period__overlap=window, user__isnull=False).order_by("period")
@@ -66,7 +68,7 @@ def fairness_report(*, rotation: Rotation, start: datetime, end: datetime) -> Fa
         lower, upper = max(shift.period.lower, start), min(shift.period.upper, end)
         row = rows[shift.user_id]
         row.real_hours += clock.hours(lower, upper)
-        row.nominal_hours += clock.local_days(tz, lower, upper) * 24
+        row.nominal_hours += clock.planned_local_days(shape, lower, upper) * 24
         row.weighted_hours += clock.weighted_hours(
             tz,
             lower,

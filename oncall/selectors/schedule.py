@@ -126,3 +126,28 @@ def oncall_now(*, at: datetime, team_id: int | None = None) -> list[OnCallEntry]
             )
         )
     return entries
+
+
+MANAGE_PERMISSION = "oncall.change_rotation"  # the Managers group: may change any schedule
+
+
+def override_refusal(*, actor, rotation: Rotation, user) -> str | None:
+    """Why `actor` may not give a period of `rotation` to `user`, or None when they may: managers can give any
+    shift to anyone; a member of the rotation can take a shift of it for themselves (as in every paging product),
+    never give one to someone else."""
+    if actor is None or actor.has_perm(MANAGE_PERMISSION):
+        return None
+    if user is None or user.pk != actor.pk:
+        return "Only managers give a shift to someone else; you can take a shift for yourself."
+    if not rotation.members.filter(user_id=actor.pk).exists():
+        return "You can take shifts only of rotations you are a member of."
+    return None
+
+
+def override_cancel_refusal(*, actor, override) -> str | None:
+    """Managers cancel any override; a member cancels a shift they took for themselves."""
+    if actor is None or actor.has_perm(MANAGE_PERMISSION):
+        return None
+    if override.user_id == actor.pk and override.created_by_id == actor.pk:
+        return None
+    return "Only managers cancel an override someone else made or that gives the shift to someone else."

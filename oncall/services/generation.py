@@ -13,7 +13,7 @@ from django.db.backends.postgresql.psycopg_any import DateTimeTZRange
 from django.db.models import Max
 from django.utils import timezone
 
-from oncall import clock
+from oncall import clock, formatting
 from oncall.models import (
     Holiday,
     Override,
@@ -49,10 +49,6 @@ class GenerationResult:
     rest_warnings: list[tuple[int, int]] = field(default_factory=list)
     changed_user_ids: set[int] = field(default_factory=set)
     plan_version: int = 0
-
-
-def _fmt(rotation: Rotation, instant: datetime) -> str:
-    return instant.astimezone(clock.zone(rotation.timezone)).strftime("%a %Y-%m-%d %H:%M %Z")
 
 
 def _row_sig(row: Shift) -> tuple:
@@ -150,7 +146,7 @@ def _notify_schedule_changed(*, rotation: Rotation, user_ids: set[int], now: dat
         upcoming = Shift.objects.filter(rotation=rotation, user_id=user_id, period__endswith__gt=now).order_by(
             "period"
         )[:10]
-        lines = [f"- {_fmt(rotation, s.period.lower)} → {_fmt(rotation, s.period.upper)}" for s in upcoming]
+        lines = [f"- {formatting.period(s.period.lower, s.period.upper, rotation.timezone)}" for s in upcoming]
         notification_enqueue(
             dedupe_key=f"oncall:schedule-changed:{rotation.pk}:{rotation.plan_version}:{user_id}",
             user=users[user_id],
@@ -196,12 +192,109 @@ def frozen_until(*, rotation: Rotation, now: datetime) -> datetime | None:
     return shifts.filter(slot__in=slots, period__startswith__gte=anchor).aggregate(end=Max("period__endswith"))["end"]
 
 
+@dataclass
+class _Entry:
+    """One slot of the plan, chronological: kept history, a frozen gap to fill again, or a slot to plan."""
+
+    kind: str  # "kept" | "refill" | "plan"
+    slot: int
+    start: datetime
+    end: datetime
+    planned_user_id: int | None = None
+    plan_source: str = Shift.Source.GENERATED
+    rows: list[Shift] = field(default_factory=list)  # refill: the stored rows it replaces
+    truncated: Shift | None = None  # refill of the current gap: its row, kept up to `start`
+
+
+class _RoundRobin:
+    """Round robin in the members' listed order, as a function of the plan so far (so a re-plan, or time
+    passing, never reshuffles what was planned): each slot goes to the next member in the listed order after
+    the last one who took a regular turn; a member skipped because a hard rule stopped them is owed and takes
+    the next slot they can. A member added takes their place in that order; one removed leaves it. The first
+    planned slot sets where the order stands."""
+
+    def __init__(self, members: list[RotationMember]) -> None:
+        self.cycle = [m.user_id for m in members]
+        self.index = {user_id: i for i, user_id in enumerate(self.cycle)}
+        self.by_user = {m.user_id: m for m in members}
+        self.pointer: int | None = None
+        self.owed: list[int] = []
+
+    def order(self) -> list[RotationMember]:
+        start = self.pointer or 0
+        turns = [self.cycle[(start + i) % len(self.cycle)] for i in range(len(self.cycle))]
+        return [self.by_user[u] for u in self.owed] + [self.by_user[u] for u in turns if u not in self.owed]
+
+    def advance(self, user_id: int | None, skipped_because) -> None:
+        """`user_id` took the slot as the plan's own choice; `skipped_because(member)` tells whether a member
+        passed over on the way could not take it (then they are owed)."""
+        if user_id is None or user_id not in self.index:
+            return
+        if user_id in self.owed:
+            self.owed.remove(user_id)
+            return
+        if self.pointer is None:
+            self.pointer = self.index[user_id]
+        i = self.pointer
+        while self.cycle[i % len(self.cycle)] != user_id:
+            member = self.by_user[self.cycle[i % len(self.cycle)]]
+            if member.user_id not in self.owed and skipped_because(member):
+                self.owed.append(member.user_id)
+            i += 1
+        self.pointer = (self.index[user_id] + 1) % len(self.cycle)
+
+
+def _history(kept: list[Shift]) -> list[_Entry]:
+    """The kept rows as plan entries, one per slot (the pieces an override cut are joined again)."""
+    entries: list[_Entry] = []
+    for row in kept:
+        last = entries[-1] if entries else None
+        if last is not None and last.slot == row.slot and last.end == row.period.lower:
+            last.end = row.period.upper
+            last.rows.append(row)
+        else:
+            last = _Entry("kept", row.slot, row.period.lower, row.period.upper, row.planned_user_id, rows=[row])
+            entries.append(last)
+        if row.source != Shift.Source.OVERRIDE:
+            last.plan_source = row.source
+    return entries
+
+
+def _split_frozen_gaps(entries: list[_Entry], now: datetime) -> list[_Entry]:
+    """A frozen slot planned as a gap is planned again from now on (a member may have been added since):
+    freezing keeps holders, not gaps. What already passed stays as it was."""
+    out: list[_Entry] = []
+    for entry in entries:
+        if entry.planned_user_id is not None or entry.end <= now:
+            out.append(entry)
+            continue
+        cut, truncated = entry.start, None
+        if entry.start < now:
+            holding = next(r for r in entry.rows if r.period.lower <= now < r.period.upper)
+            if holding.source == Shift.Source.GAP:
+                cut, truncated = now, holding
+            else:  # an override holds it now: plan again after that piece
+                cut = holding.period.upper
+        if cut >= entry.end:
+            out.append(entry)
+            continue
+        past = [r for r in entry.rows if r.period.upper <= cut]
+        if past:
+            out.append(_Entry("kept", entry.slot, entry.start, cut, None, rows=past))
+        elif truncated is not None:
+            out.append(_Entry("kept", entry.slot, entry.start, cut, None))
+        rows = [r for r in entry.rows if r.period.upper > cut and r is not truncated]
+        out.append(_Entry("refill", entry.slot, cut, entry.end, None, rows=rows, truncated=truncated))
+    return out
+
+
 def rotation_generate(*, rotation: Rotation, now: datetime | None = None) -> GenerationResult:
     """Materialise the rotation's shifts up to its horizon.
 
-    The past, the current and the next slot are frozen (kept as they are once they exist); later slots are
-    planned again from the members, their unavailability, the other layer and the history, and written only
-    where they differ. Slots nobody can take become gap shifts with a critical issue, managers notified."""
+    The past, the current and the next slot are frozen (kept as they are once they exist, except a frozen gap
+    that someone can now take); later slots are planned again from the members, their unavailability, the
+    other layer and the history, and written only where they differ. Slots nobody can take become gap shifts
+    with a critical issue, managers notified."""
     now = now or timezone.now()
     with transaction.atomic():
         rotation = _lock(rotation)
@@ -221,7 +314,8 @@ def rotation_generate(*, rotation: Rotation, now: datetime | None = None) -> Gen
             kept = [r for r in rows if r.period.lower < freeze_end]
             first_slot = shape.slot_at(freeze_end)
             plan_from = freeze_end
-        replan_rows = [r for r in rows if r not in kept]
+        kept_ids = {r.pk for r in kept}
+        replan_rows = [r for r in rows if r.pk not in kept_ids]
         slot_starts: dict[int, datetime] = {}
         for row in replan_rows:
             slot_starts[row.slot] = min(slot_starts.get(row.slot, row.period.lower), row.period.lower)
@@ -255,25 +349,16 @@ def rotation_generate(*, rotation: Rotation, now: datetime | None = None) -> Gen
                 holidays=holidays,
             )  # fmt: skip
 
-        # History: the plan of every kept slot (chronological), and effective weighted hours in the window.
-        plan: list[tuple[datetime, datetime, int | None]] = []
-        plan_slots: list[int] = []
+        # Effective weighted hours of the kept rows in the window; the plan so far, chronological.
         weighted: dict[int, float] = defaultdict(float)
         for row in kept:
             if row.user_id is not None:
                 weighted[row.user_id] += weigh(max(row.period.lower, window_start), row.period.upper)
-            if plan and plan_slots[-1] == row.slot and plan[-1][1] == row.period.lower:
-                plan[-1] = (plan[-1][0], row.period.upper, plan[-1][2])  # the next piece of the same slot
-            else:
-                plan.append((row.period.lower, row.period.upper, row.planned_user_id))
-                plan_slots.append(row.slot)
-        last_seen: dict[int, int] = {}
+        plan: list[tuple[datetime, datetime, int | None]] = []
         last_end: dict[int, datetime] = {}
-        for index, (_, end, planned) in enumerate(plan):
-            if planned is not None:
-                last_seen[planned], last_end[planned] = index, end
+        robin = _RoundRobin(members)
 
-        def eligible(member: RotationMember, start: datetime, end: datetime) -> bool:
+        def eligible(member: RotationMember, start: datetime, end: datetime, following=()) -> bool:
             if member.active_from and member.active_from > start:
                 return False
             if member.active_until and member.active_until < end:
@@ -282,36 +367,80 @@ def rotation_generate(*, rotation: Rotation, now: datetime | None = None) -> Gen
                 return False
             if _overlaps(other_layer.get(member.user_id, []), start, end):
                 return False
-            run_start = start
+            run_start, run_end = start, end
             for p_start, p_end, p_user in reversed(plan):
                 if p_user != member.user_id or p_end < run_start:
                     break
                 run_start = p_start
-            return clock.local_days(tz, run_start, end) <= rotation.max_consecutive_days + EPSILON_DAYS
+            for entry in following:  # kept slots right after a frozen gap planned again
+                if entry.planned_user_id != member.user_id or entry.start > run_end:
+                    break
+                run_end = entry.end
+            # local days as planned: a clock change alone never makes a slot longer than it was planned
+            return clock.planned_local_days(shape, run_start, run_end) <= rotation.max_consecutive_days + EPSILON_DAYS
 
         def short_rest(member: RotationMember, start: datetime) -> bool:
             previous = last_end.get(member.user_id)
             return previous is not None and previous < start and start - previous < rotation.min_rest
 
-        desired: list[Piece] = []
-        gap_periods: dict[int, tuple[datetime, datetime]] = {}
-        rest_periods: dict[tuple[int, int], tuple[datetime, datetime]] = {}
+        def candidates_for(start: datetime, end: datetime, following=()) -> list[RotationMember]:
+            if rotation.strategy == Rotation.Strategy.BALANCED:
+                floor = now - timedelta(days=36500)
+                order = sorted(
+                    enumerate(members),
+                    key=lambda im: (round(weighted[im[1].user_id], 6), last_end.get(im[1].user_id, floor), im[0]),
+                )
+                ordered = [m for _, m in order]
+            else:
+                ordered = robin.order()
+            return [m for m in ordered if eligible(m, start, end, following)]
+
+        def record(start: datetime, end: datetime, user_id: int | None, turn: int | None) -> None:
+            """Append to the plan; `turn` is who the round robin itself chose (a swap keeps the order going)."""
+            robin.advance(turn, lambda m: not eligible(m, start, end))
+            plan.append((start, end, user_id))
+            if user_id is not None:
+                last_end[user_id] = end
+
+        entries = _split_frozen_gaps(_history(kept), now)
         for n in range(first_slot, last + 1):
             start, end = shape.slot(n)
             start = max(start, plan_from)
-            if start >= end:
-                continue  # before what is frozen, or an hourly slot swallowed by a spring-forward gap
-            order = list(enumerate(members))
-            if rotation.strategy == Rotation.Strategy.BALANCED:
-                floor = now - timedelta(days=36500)
-                order.sort(
-                    key=lambda im: (round(weighted[im[1].user_id], 6), last_end.get(im[1].user_id, floor), im[0])
-                )
-            else:
-                order.sort(key=lambda im: (last_seen.get(im[1].user_id, -(10**9)), im[0]))
-            candidates = [m for _, m in order if eligible(m, start, end)]
+            if start < end:  # else before what is frozen, or an hourly slot swallowed by a spring-forward gap
+                entries.append(_Entry("plan", n, start, end))
+        entries.sort(key=lambda e: e.start)
+
+        desired: list[Piece] = []
+        gap_periods: dict[int, tuple[datetime, datetime]] = {}
+        rest_periods: dict[tuple[int, int], tuple[datetime, datetime]] = {}
+        filled: list[tuple[int, datetime, datetime]] = []
+        for position, entry in enumerate(entries):
+            start, end, n = entry.start, entry.end, entry.slot
+            if entry.kind == "kept":
+                turn = entry.planned_user_id
+                if entry.plan_source == Shift.Source.SWAP and members:
+                    turn = next((m.user_id for m in candidates_for(start, end)), None)
+                record(start, end, entry.planned_user_id, turn)
+                continue
+            following = []
+            for later in entries[position + 1 :]:
+                if later.kind != "kept":
+                    break
+                following.append(later)
+            candidates = candidates_for(start, end, following)
+            if entry.kind == "refill":
+                if not candidates:  # still nobody: the gap stays as it is
+                    record(start, end, None, None)
+                    continue
+                replan_rows += entry.rows
+                if entry.truncated is not None:
+                    row = entry.truncated
+                    desired.append(Piece(row.key, row.slot, row.period.lower, start, None, None, Shift.Source.GAP))
+                    replan_rows.append(row)
+                filled.append((n, start, end))
             source = Shift.Source.GENERATED
-            pinned_user = pinned_by_start.get(start)
+            pinned_user = pinned_by_start.get(start) if entry.kind == "plan" else None
+            turn = candidates[0].user_id if candidates else None
             chosen = next((m for m in candidates if pinned_user is not None and m.user_id == pinned_user), None)
             if chosen is not None:
                 source = Shift.Source.SWAP
@@ -321,12 +450,11 @@ def rotation_generate(*, rotation: Rotation, now: datetime | None = None) -> Gen
                     result.rest_warnings.append((n, chosen.user_id))
                     rest_periods[(n, chosen.user_id)] = (start, end)
             user_id = chosen.user_id if chosen else None
-            plan.append((start, end, user_id))
+            record(start, end, user_id, turn)
             if user_id is None:
                 result.gap_slots.append(n)
                 gap_periods[n] = (start, end)
             else:
-                last_seen[user_id], last_end[user_id] = len(plan) - 1, end
                 weighted[user_id] += weigh(start, end)
             desired += _pieces_for_slot(
                 slot=n, start=start, end=end, plan_user_id=user_id, plan_source=source, overrides=overrides
@@ -338,7 +466,9 @@ def rotation_generate(*, rotation: Rotation, now: datetime | None = None) -> Gen
         result.plan_version = rotation.plan_version
         if changed:
             _notify_schedule_changed(rotation=rotation, user_ids=changed, now=now)
-        _record_issues(rotation=rotation, gaps=gap_periods, rests=rest_periods, replanned_from=plan_from, now=now)
+        _record_issues(
+            rotation=rotation, gaps=gap_periods, rests=rest_periods, replanned_from=plan_from, filled=filled, now=now
+        )
     return result
 
 
@@ -348,10 +478,16 @@ def _record_issues(
     gaps: dict[int, tuple[datetime, datetime]],
     rests: dict[tuple[int, int], tuple[datetime, datetime]],
     replanned_from: datetime,
+    filled: list[tuple[int, datetime, datetime]] = (),
     now: datetime,
 ) -> None:
     """Open a critical issue per new gap (managers notified), a warning per short rest; resolve the open
-    issues of re-planned slots that no longer apply."""
+    issues of re-planned slots that no longer apply, and the gap issues of frozen gaps filled again."""
+    for n, start, end in filled:
+        ScheduleIssue.objects.filter(
+            rotation=rotation, resolved_at__isnull=True, kind=ScheduleIssue.Kind.GAP, slot=n,
+            period__overlap=DateTimeTZRange(start, end),
+        ).update(resolved_at=now)  # fmt: skip
     open_issues = ScheduleIssue.objects.filter(
         rotation=rotation, resolved_at__isnull=True, period__startswith__gte=replanned_from
     )
@@ -375,9 +511,7 @@ def _record_issues(
     for n, (start, end) in sorted(gaps.items()):
         if start in existing_gaps:
             continue
-        message = (
-            f"Nobody can take {rotation} from {_fmt(rotation, start)} to {_fmt(rotation, end)} under the hard rules."
-        )
+        message = f"Nobody can take {rotation} {formatting.period(start, end, rotation.timezone)} under the hard rules."
         ScheduleIssue.objects.create(
             rotation=rotation,
             slot=n,
@@ -394,9 +528,11 @@ def _record_issues(
                 body=message + "\nAdd an override or change the rotation.",
                 payload={"kind": "schedule_gap", "rotation": rotation.pk, "slot": n},
             )
+    users = get_user_model().objects.in_bulk({user_id for _, user_id in rests}) if rests else {}
     for (n, user_id), (start, end) in sorted(rests.items()):
         if (start, user_id) in existing_rests:
             continue
+        user = users.get(user_id)
         ScheduleIssue.objects.create(
             rotation=rotation,
             user_id=user_id,
@@ -404,5 +540,8 @@ def _record_issues(
             period=DateTimeTZRange(start, end),
             severity=ScheduleIssue.Severity.WARNING,
             kind=ScheduleIssue.Kind.REST,
-            message=f"Less than {rotation.min_rest} rest before the shift starting {_fmt(rotation, start)}.",
+            message=(
+                f"Less than {formatting.duration(rotation.min_rest)} of rest for {formatting.person(user)} before "
+                f"the shift {formatting.period(start, end, rotation.timezone)}."
+            ),
         )

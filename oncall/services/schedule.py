@@ -6,19 +6,19 @@ transaction rolls back and nothing is changed.
 
 from __future__ import annotations
 
-from collections import defaultdict
 from datetime import datetime, timedelta
 
 from django.contrib.auth.models import AbstractBaseUser
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.db.backends.postgresql.psycopg_any import DateTimeTZRange
 from django.db.models import Max
 from django.utils import timezone
 
-from oncall import clock
+from oncall import clock, formatting
 from oncall.errors import DomainError
 from oncall.models import CalendarFeed, Override, Rotation, RotationMember, Shift, Swap, Unavailability
+from oncall.selectors.schedule import override_refusal
 from oncall.services.generation import (
     EPSILON_DAYS,
     GenerationResult,
@@ -38,19 +38,27 @@ from oncall.services.notifications import notification_enqueue
 def _rematerialise(
     *, rotation: Rotation, slots: set[int], plan_changes: dict[int, tuple[int | None, str]] | None = None, now: datetime
 ) -> set[int]:
-    """Recompute the pieces of `slots` from their plan (optionally changed) and the active overrides."""
+    """Recompute the pieces of `slots` from their plan (optionally changed) and the active overrides.
+
+    A slot normally has one planned holder; a frozen gap filled again from some instant on has two (nobody
+    before, the new holder after), and each part keeps its own plan."""
     plan_changes = plan_changes or {}
-    rows = list(rotation.shifts.filter(slot__in=slots))
-    by_slot: dict[int, list[Shift]] = defaultdict(list)
+    rows = list(rotation.shifts.filter(slot__in=slots).order_by("period"))
+    segments: list[list[Shift]] = []
     for row in rows:
-        by_slot[row.slot].append(row)
+        previous = segments[-1][-1] if segments else None
+        if previous is not None and previous.slot == row.slot and previous.planned_user_id == row.planned_user_id:
+            segments[-1].append(row)
+        else:
+            segments.append([row])
     desired: list[Piece] = []
     overrides = list(rotation.overrides.filter(cancelled_at__isnull=True))
-    for n, slot_rows in by_slot.items():
-        start = min(r.period.lower for r in slot_rows)
-        end = max(r.period.upper for r in slot_rows)
-        planned = slot_rows[0].planned_user_id
-        plan_sources = {r.source for r in slot_rows if r.source != Shift.Source.OVERRIDE}
+    for segment in segments:
+        n = segment[0].slot
+        start = segment[0].period.lower
+        end = segment[-1].period.upper
+        planned = segment[0].planned_user_id
+        plan_sources = {r.source for r in segment if r.source != Shift.Source.OVERRIDE}
         source = plan_sources.pop() if plan_sources else Shift.Source.GENERATED
         planned, source = plan_changes.get(n, (planned, source))
         relevant = [o for o in overrides if o.period.lower < end and start < o.period.upper]
@@ -64,12 +72,15 @@ def _slots_overlapping(rotation: Rotation, start: datetime, end: datetime) -> se
     return set(rotation.shifts.filter(period__overlap=DateTimeTZRange(start, end)).values_list("slot", flat=True))
 
 
-def _require_available(*, user: AbstractBaseUser, start: datetime, end: datetime) -> None:
-    clash = Unavailability.objects.filter(user=user, period__overlap=DateTimeTZRange(start, end)).first()
+def _require_available(*, rotation: Rotation, user: AbstractBaseUser, start: datetime, end: datetime) -> None:
+    clash = (
+        Unavailability.objects.filter(user=user, period__overlap=DateTimeTZRange(start, end)).order_by("period").first()
+    )
     if clash is not None:
         raise DomainError(
-            f"Rule 'never on call while unavailable': {user} is unavailable ({clash.get_kind_display()}) "
-            f"from {clash.period.lower:%Y-%m-%d %H:%M} UTC.",
+            f"Rule 'never on call while unavailable': {formatting.person(user)} is unavailable "
+            f"({clash.get_kind_display().lower()}) "
+            f"{formatting.period(clash.period.lower, clash.period.upper, rotation.timezone)}.",
             code="unavailable",
             field="user",
         )
@@ -79,25 +90,32 @@ def _require_single_layer(*, rotation: Rotation, user: AbstractBaseUser, start: 
     clash = (
         Shift.objects.filter(team_id=rotation.team_id, user=user, period__overlap=DateTimeTZRange(start, end))
         .exclude(layer=rotation.layer)
-        .exists()
+        .select_related("rotation__team")
+        .order_by("period")
+        .first()
     )
-    if clash:
+    if clash is not None:
         raise DomainError(
-            f"Rule 'never primary and secondary at once': {user} is on the other layer of {rotation.team} then.",
+            f"Rule 'never primary and secondary at once': {formatting.person(user)} is on call in "
+            f"{clash.rotation} {formatting.period(clash.period.lower, clash.period.upper, rotation.timezone)}.",
             code="dual_role",
             field="user",
         )
 
 
-def _require_consecutive_days(*, rotation: Rotation, user_id: int, start: datetime, end: datetime) -> None:
+def _require_consecutive_days(
+    *, rotation: Rotation, user_id: int, start: datetime, end: datetime, field: str | None = None
+) -> None:
     """After a change: the run of contiguous shifts of `user_id` touching [start, end) is within the limit."""
-    tz = clock.zone(rotation.timezone)
+    shape = clock.Shape.of(rotation)
     limit = rotation.max_consecutive_days
     rows = list(
         rotation.shifts.filter(
             user_id=user_id,
             period__overlap=DateTimeTZRange(start - timedelta(days=limit + 1), end + timedelta(days=limit + 1)),
-        ).order_by("period")
+        )
+        .select_related("user")
+        .order_by("period")
     )
     runs: list[list[datetime]] = []
     for row in rows:
@@ -106,11 +124,17 @@ def _require_consecutive_days(*, rotation: Rotation, user_id: int, start: dateti
         else:
             runs.append([row.period.lower, row.period.upper])
     for run_start, run_end in runs:
-        if run_start < end and start < run_end and clock.local_days(tz, run_start, run_end) > limit + EPSILON_DAYS:
+        if (
+            run_start < end
+            and start < run_end
+            and clock.planned_local_days(shape, run_start, run_end) > limit + EPSILON_DAYS
+        ):
+            holder = formatting.person(rows[0].user) if rows else "them"
             raise DomainError(
-                f"Rule 'at most {limit} consecutive days': the change would keep the user on call "
-                f"from {run_start:%Y-%m-%d %H:%M} to {run_end:%Y-%m-%d %H:%M} UTC.",
+                f"Rule 'at most {limit} consecutive days': the change would keep {holder} on call "
+                f"{formatting.period(run_start, run_end, rotation.timezone)}.",
                 code="consecutive_days",
+                field=field,
             )
 
 
@@ -125,8 +149,12 @@ def override_create(
     now: datetime | None = None,
 ) -> Override:
     """Give [start, end) of the rotation to `user`; it may cross handoffs. Refused if it starts in the past,
-    overlaps another override, or breaks a hard rule."""
+    overlaps another override, or breaks a hard rule; and, when `created_by` is not a manager, unless they are
+    a member of the rotation taking the shift for themselves (PermissionDenied)."""
     now = now or timezone.now()
+    refusal = override_refusal(actor=created_by, rotation=rotation, user=user)
+    if refusal is not None:
+        raise PermissionDenied(refusal)
     if start.tzinfo is None or end.tzinfo is None:
         raise ValidationError({"start": "Give times with a time zone."})
     if end <= start:
@@ -139,19 +167,26 @@ def override_create(
         )
     with transaction.atomic():
         rotation = _lock(rotation)
-        if rotation.overrides.filter(cancelled_at__isnull=True, period__overlap=DateTimeTZRange(start, end)).exists():
+        other = (
+            rotation.overrides.filter(cancelled_at__isnull=True, period__overlap=DateTimeTZRange(start, end))
+            .select_related("user")
+            .order_by("period")
+            .first()
+        )
+        if other is not None:
             raise DomainError(
-                "Rule 'one override at a time': this override overlaps another one; cancel that first.",
+                f"Rule 'one override at a time': this override overlaps the one of {formatting.person(other.user)} "
+                f"{formatting.period(other.period.lower, other.period.upper, rotation.timezone)}; cancel that first.",
                 code="override_overlap",
                 field="start",
             )
-        _require_available(user=user, start=start, end=end)
+        _require_available(rotation=rotation, user=user, start=start, end=end)
         _require_single_layer(rotation=rotation, user=user, start=start, end=end)
         override = Override.objects.create(
             rotation=rotation, user=user, period=DateTimeTZRange(start, end), reason=reason, created_by=created_by
         )
         changed = _rematerialise(rotation=rotation, slots=_slots_overlapping(rotation, start, end), now=now)
-        _require_consecutive_days(rotation=rotation, user_id=user.pk, start=start, end=end)
+        _require_consecutive_days(rotation=rotation, user_id=user.pk, start=start, end=end, field="end")
         if changed:
             _notify_schedule_changed(rotation=rotation, user_ids=changed, now=now)
     return override
@@ -185,13 +220,31 @@ def _slot_snapshot(rotation: Rotation, slots: list[int]) -> dict[str, list]:
 
 
 def _require_future_slot(rotation: Rotation, slot: int, now: datetime, field_name: str) -> None:
-    start = rotation.shifts.filter(slot=slot).order_by("period").values_list("period", flat=True).first()
-    if start is None or start.lower <= now:
+    first = rotation.shifts.filter(slot=slot).order_by("period").values_list("period", flat=True).first()
+    if first is None:
         raise DomainError(
-            f"Rule 'swaps exchange future slots': slot {slot} has started or does not exist.",
+            "Rule 'swaps exchange future slots': there is no such shift in this rotation.",
             code="slot_not_future",
             field=field_name,
         )
+    if first.lower <= now:
+        raise DomainError(
+            "Rule 'swaps exchange future slots': that shift started "
+            f"{formatting.when(first.lower, rotation.timezone)} ({rotation.timezone}).",
+            code="slot_not_future",
+            field=field_name,
+        )
+
+
+def _swap_body(*, rotation: Rotation, requester: AbstractBaseUser, swap: Swap) -> str:
+    def span(slot: int) -> str:
+        periods = list(rotation.shifts.filter(slot=slot).order_by("period").values_list("period", flat=True))
+        return formatting.period(periods[0].lower, periods[-1].upper, rotation.timezone)
+
+    return (
+        f"{formatting.person(requester)} would take your shift {span(swap.counterparty_slot)}\n"
+        f"and give you theirs {span(swap.requester_slot)}.\nAccept or decline the swap in Firebreak."
+    )
 
 
 def swap_request(
@@ -226,8 +279,8 @@ def swap_request(
         notification_enqueue(
             dedupe_key=f"oncall:swap-requested:{swap.pk}",
             user=counterparty,
-            subject=f"{requester} asks to swap on-call slots with you ({rotation})",
-            body="Accept or decline the swap in Firebreak.",
+            subject=f"{formatting.person(requester)} asks to swap on-call shifts with you ({rotation})",
+            body=_swap_body(rotation=rotation, requester=requester, swap=swap),
             payload={"kind": "swap_requested", "swap": swap.pk},
         )
     return swap
@@ -257,7 +310,7 @@ def swap_accept(*, swap: Swap, user: AbstractBaseUser, now: datetime | None = No
         for n, taker in ((swap.requester_slot, swap.counterparty), (swap.counterparty_slot, swap.requester)):
             periods = list(rotation.shifts.filter(slot=n).order_by("period").values_list("period", flat=True))
             start, end = periods[0].lower, periods[-1].upper
-            _require_available(user=taker, start=start, end=end)
+            _require_available(rotation=rotation, user=taker, start=start, end=end)
             _require_single_layer(rotation=rotation, user=taker, start=start, end=end)
             spans[n] = (start, end)
         changed = _rematerialise(
@@ -305,6 +358,8 @@ def swap_decline(*, swap: Swap, user: AbstractBaseUser, now: datetime | None = N
 
 def frozen_shift_of(*, user_id: int, start: datetime, end: datetime, now: datetime, rotation_ids=None) -> Shift | None:
     """A current-or-next (frozen) shift held by the user overlapping [start, end), if any."""
+    if max(start, now) >= end:
+        return None
     shifts = Shift.objects.filter(
         user_id=user_id, period__overlap=DateTimeTZRange(max(start, now), end)
     ).select_related("rotation")
@@ -332,14 +387,34 @@ def unavailability_create(
     """Record a vacation or sick leave; every rotation of the person is re-planned around it. Refused while
     the person holds a frozen (current or next) shift in that period: an override must replace them first."""
     now = now or timezone.now()
+    if start.tzinfo is None or end.tzinfo is None:
+        raise ValidationError({"start": "Give times with a time zone."})
     if end <= start:
         raise ValidationError({"end": "The end must be after the start."})
+    if end <= now:
+        raise ValidationError({"end": "This period is over: record unavailability that has not ended yet."})
     with transaction.atomic():
+        other = (
+            Unavailability.objects.filter(user=user, period__overlap=DateTimeTZRange(start, end))
+            .order_by("period")
+            .first()
+        )
+        if other is not None:
+            raise DomainError(
+                f"Rule 'one unavailability at a time': {formatting.person(user)} is already unavailable "
+                f"({other.get_kind_display().lower()}) "
+                f"{formatting.period(other.period.lower, other.period.upper, formatting.person_zone(user))}; "
+                "delete that one first or pick another period.",
+                code="unavailability_overlap",
+                field="start",
+            )
         frozen = frozen_shift_of(user_id=user.pk, start=start, end=end, now=now)
         if frozen is not None:
             raise DomainError(
-                f"Rule 'a frozen shift keeps its holder': {user} holds the current or next shift of "
-                f"{frozen.rotation} then; add an override for it first.",
+                f"Rule 'a frozen shift keeps its holder': {formatting.person(user)} holds the current or next "
+                f"shift of {frozen.rotation} "
+                f"{formatting.period(frozen.period.lower, frozen.period.upper, frozen.rotation.timezone)}; "
+                "add an override for it first.",
                 code="frozen_shift",
                 field="start",
             )
@@ -373,12 +448,14 @@ def rotation_member_add(
     with transaction.atomic():
         rotation = _lock(rotation)
         if rotation.members.filter(user=user).exists():
-            raise ValidationError({"user": f"{user} is already a member of this rotation."})
+            raise ValidationError({"user": f"{formatting.person(user)} is already a member of this rotation."})
         if position is None:
             position = (rotation.members.aggregate(p=Max("position"))["p"] or 0) + 1
-        member = RotationMember.objects.create(
+        member = RotationMember(
             rotation=rotation, user=user, position=position, active_from=active_from, active_until=active_until
         )
+        member.full_clean()
+        member.save()
         rotation_generate(rotation=rotation, now=now)
     return member
 
@@ -393,7 +470,8 @@ def rotation_member_remove(*, member: RotationMember, now: datetime | None = Non
         )
         if frozen is not None:
             raise DomainError(
-                f"Rule 'a frozen shift keeps its holder': {member.user} holds the current or next shift; "
+                f"Rule 'a frozen shift keeps its holder': {formatting.person(member.user)} holds the current or "
+                f"next shift {formatting.period(frozen.period.lower, frozen.period.upper, rotation.timezone)}; "
                 "add an override for it before removing them.",
                 code="frozen_shift",
                 field="user",
@@ -408,7 +486,7 @@ def rotation_members_reorder(
     with transaction.atomic():
         rotation = _lock(rotation)
         members = {m.user_id: m for m in rotation.members.all()}
-        if set(user_ids) != set(members):
+        if len(user_ids) != len(members) or set(user_ids) != set(members):
             raise ValidationError({"user_ids": "Give every member of the rotation exactly once."})
         for position, user_id in enumerate(user_ids):
             members[user_id].position = position

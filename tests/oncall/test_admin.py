@@ -182,6 +182,118 @@ def test_a_swap_proposal_the_plan_refuses_shows_the_rule_and_creates_nothing(cli
 
     response = client.post(reverse("admin:oncall_swap_add"), {"your_shift": mine.pk, "their_shift": theirs.pk})
 
-    assert response.status_code == 302
-    assert [str(m) for m in get_messages(response.wsgi_request)] == ["That slot is not planned for the counterparty."]
+    assert response.status_code == 200  # the form again, the choice kept, the reason next to it
+    assert response.context["adminform"].form.errors == {
+        "their_shift": ["That slot is not planned for the counterparty."]
+    }
+    assert list(get_messages(response.wsgi_request)) == []
     assert not Swap.objects.exists()
+
+
+def _post_override(client, rotation, user, start, end, reason=""):
+    from oncall.clock import zone
+
+    local = zone("UTC")
+    return client.post(
+        "/admin/oncall/override/add/",
+        {
+            "rotation": rotation.pk,
+            "user": user.pk,
+            "start_0": start.astimezone(local).strftime("%Y-%m-%d"),
+            "start_1": start.astimezone(local).strftime("%H:%M:%S"),
+            "end_0": end.astimezone(local).strftime("%Y-%m-%d"),
+            "end_1": end.astimezone(local).strftime("%H:%M:%S"),
+            "reason": reason,
+        },
+    )
+
+
+def test_admin_override_refused_for_a_vacation_keeps_the_input_and_shows_the_rule_at_the_field(
+    manager_client, busy, now
+):
+    rotation = busy[1]
+    stand_in = UserFactory(username="stand-in")
+    services.unavailability_create(user=stand_in, start=now + timedelta(days=1), end=now + timedelta(days=3))
+    start, end = now + timedelta(days=2), now + timedelta(days=2, hours=6)
+    response = _post_override(manager_client, rotation, stand_in, start, end, reason="dentist")
+    assert response.status_code == 200
+    form = response.context["adminform"].form
+    assert form.errors == {
+        "user": [
+            "Rule 'never on call while unavailable': stand-in is unavailable (vacation) "
+            "from Thu 2026-06-11 14:00 CEST to Sat 2026-06-13 14:00 CEST (Europe/Berlin)."
+        ]
+    }
+    assert form.data["reason"] == "dentist"
+    assert form.data["user"] == str(stand_in.pk)
+    body = response.content.decode()
+    assert 'value="dentist"' in body
+    assert 'value="2026-06-12"' in body
+    assert not Override.objects.filter(rotation=rotation).exists()
+
+
+def test_admin_override_overlapping_another_names_it_and_both_its_ends(manager_client, busy, now):
+    first = busy[0]  # has an override from now + 1 h to now + 5 h (the busy fixture)
+    response = _post_override(manager_client, first, UserFactory(), now + timedelta(hours=2), now + timedelta(hours=3))
+    assert response.status_code == 200
+    (message,) = response.context["adminform"].form.errors["start"]
+    assert "from Wed 2026-06-10 15:00 CEST to Wed 2026-06-10 19:00 CEST (Europe/Berlin)" in message
+    assert Override.objects.filter(rotation=first).count() == 1
+
+
+def test_admin_override_added_is_named_with_its_period_in_the_rotation_zone(manager_client, busy, now):
+    from django.contrib.messages import get_messages
+
+    rotation = busy[1]
+    stand_in = UserFactory(username="helper")
+    response = _post_override(manager_client, rotation, stand_in, now + timedelta(hours=2), now + timedelta(hours=6))
+    assert response.status_code == 302
+    (message,) = [str(m) for m in get_messages(response.wsgi_request)]
+    assert "None" not in message
+    assert "+00:00" not in message
+    assert "helper covers" in message
+    assert "from Wed 2026-06-10 16:00 CEST to Wed 2026-06-10 20:00 CEST" in message
+
+
+def test_admin_forms_refuse_bad_input_with_field_messages_never_a_server_error(client, manager, make_rotation, now):
+    """The sweep of issue 13: model-level errors and constraint violations that escaped as 500s."""
+    from django.contrib.auth.models import Group
+
+    from oncall.models import ContactMethod
+    from tests.security.admin_forms import change_form_data
+
+    # a responder adds a contact method they already have (the user is set by the admin, not the form)
+    responder = UserFactory(username="resp")
+    responder.groups.add(Group.objects.get(name="Responders"))
+    ContactMethod.objects.create(user=responder, kind="email", address="resp@example.com")
+    client.force_login(responder)
+    again = client.post(
+        "/admin/oncall/contactmethod/add/",
+        {"user": manager.pk, "kind": "email", "address": "resp@example.com", "position": 0},  # user: ignored
+    )
+    assert again.status_code == 200
+    assert again.context["adminform"].form.errors
+    assert ContactMethod.objects.filter(user=responder).count() == 1
+
+    # unavailability that is already over
+    client.force_login(manager)
+    start, end = now - timedelta(days=3), now - timedelta(days=1)
+    past = client.post(
+        "/admin/oncall/unavailability/add/",
+        {"user": responder.pk, "kind": "sick", "start_0": start.strftime("%Y-%m-%d"), "start_1": "09:00:00",
+         "end_0": end.strftime("%Y-%m-%d"), "end_1": "09:00:00", "note": ""},
+    )  # fmt: skip
+    assert past.status_code == 200
+    assert list(past.context["adminform"].form.errors) == ["end"]
+    assert not Unavailability.objects.exists()
+
+    # a member's active period that ends before it starts
+    rotation = make_rotation(2, **DAILY)
+    url = f"/admin/oncall/rotation/{rotation.pk}/change/"
+    data = change_form_data(client.get(url))
+    data["members-0-active_from_0"], data["members-0-active_from_1"] = "2026-07-02", "00:00:00"
+    data["members-0-active_until_0"], data["members-0-active_until_1"] = "2026-07-01", "00:00:00"
+    response = client.post(url, data)
+    assert response.status_code == 200
+    errors = response.context["inline_admin_formsets"][0].formset.errors[0]
+    assert errors == {"active_until": ["Active until must be after active from."]}

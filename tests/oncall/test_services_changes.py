@@ -205,3 +205,54 @@ def test_swapped_slot_with_an_override_at_its_start_survives_regeneration(planne
     services.rotation_member_add(rotation=planned, user=UserFactory(username="joiner"))
     plan_rows = planned.shifts.filter(slot=slot_a).exclude(source=Shift.Source.OVERRIDE)
     assert {r.user_id for r in plan_rows} == {b.pk}
+
+
+RAW = ("+00:00", "None", "(primary)", "T12:", "Range(", "[20")
+
+
+def _readable(message: str) -> str:
+    for raw in RAW:
+        assert raw not in message, message
+    return message
+
+
+def test_on_call_messages_name_periods_in_the_rotation_zone_never_raw_values(planned, make_rotation, now):
+    from oncall.models import ScheduleIssue
+
+    berlin = "CEST to "
+    holder = planned.shifts.get(period__contains=now).user
+    with pytest.raises(DomainError) as frozen:
+        services.unavailability_create(user=holder, start=now, end=now + timedelta(days=3))
+    assert berlin in _readable(frozen.value.message)
+    assert "(Europe/Berlin)" in frozen.value.message
+    with pytest.raises(DomainError) as removal:
+        services.rotation_member_remove(member=planned.members.get(user=holder))
+    assert berlin in _readable(removal.value.message)
+    away = UserFactory(username="away")
+    services.unavailability_create(user=away, start=now + timedelta(days=1), end=now + timedelta(days=2))
+    with pytest.raises(DomainError) as unavailable:
+        services.override_create(
+            rotation=planned, user=away, start=now + timedelta(hours=30), end=now + timedelta(hours=31)
+        )
+    assert "from Thu 2026-06-11 14:00 CEST to Fri 2026-06-12 14:00 CEST (Europe/Berlin)" in _readable(
+        unavailable.value.message
+    )
+    with pytest.raises(DomainError) as too_long:
+        services.override_create(
+            rotation=planned, user=UserFactory(), start=now + timedelta(days=3), end=now + timedelta(days=12)
+        )
+    assert berlin in _readable(too_long.value.message)
+    assert too_long.value.field == "end"
+    single = make_rotation(1, **DAILY, min_rest=timedelta(hours=30))
+    services.rotation_generate(rotation=single)
+    for issue in ScheduleIssue.objects.filter(rotation=single):
+        assert berlin in _readable(issue.message)
+    assert ScheduleIssue.objects.filter(rotation=single, message__contains="Less than 1 day 6 h of rest").exists()
+    override = services.override_create(
+        rotation=planned, user=UserFactory(username="cover"), start=now + timedelta(days=4), end=now + timedelta(days=5)
+    )
+    assert _readable(str(override)).startswith("cover covers ")
+    assert "(Primary)" in str(planned)
+    assert _readable(str(Unavailability.objects.get(user=away))).startswith("away: Vacation from ")
+    for note in Notification.objects.filter(payload__kind__in=["schedule_changed", "schedule_gap"]):
+        _readable(note.subject + note.body)

@@ -63,7 +63,7 @@ def test_member_added_mid_rotation_leaves_frozen_shifts_untouched(make_rotation,
         list(rotation.shifts.filter(slot__lte=current + 1).values_list("pk", "user_id", "period", "sequence"))
         == frozen_before
     )
-    # the one member not yet on call in the history goes first, then the newcomer
+    # round robin goes on in the listed order; the newcomer, added last, comes after the last member
     assert rotation.shifts.get(slot=current + 2).user.username.endswith("m2")
     assert rotation.shifts.get(slot=current + 3).user == newcomer
     changed = Notification.objects.filter(payload__kind="schedule_changed")
@@ -263,3 +263,51 @@ def test_generated_weekly_shift_over_dst_keeps_local_handoffs(make_rotation, tz_
     tz = zone(tz_name)
     assert shift.period.lower.astimezone(tz).time() == time(9)
     assert shift.period.upper.astimezone(tz).time() == time(9)
+
+
+def _next_holders(rotation, after_slot, count):
+    shifts = rotation.shifts.filter(slot__gt=after_slot).select_related("user").order_by("period")[:count]
+    return [s.user.username[-2:] for s in shifts]
+
+
+def test_member_added_takes_their_place_in_the_listed_order(make_rotation, now):
+    """[A, B, C, D] with C holding the next unfrozen slot; adding E gives C, D, E, A, B (ONCALL.md)."""
+    rotation = make_rotation(4, **DAILY)
+    services.rotation_generate(rotation=rotation, now=now - timedelta(days=9))  # everyone has been on call
+    services.rotation_generate(rotation=rotation)
+    current = rotation.shifts.get(period__contains=now).slot
+    a, b, c, d = _next_holders(rotation, current - 1, 4)
+    assert sorted([a, b, c, d]) == ["m0", "m1", "m2", "m3"]
+    services.rotation_member_add(rotation=rotation, user=UserFactory(username=f"r{rotation.pk}m4"))
+    assert _next_holders(rotation, current - 1, 7) == [a, b, c, d, "m4", a, b][:2] + _listed_from(c, 5)
+
+
+def _listed_from(first: str, count: int) -> list[str]:
+    cycle = ["m0", "m1", "m2", "m3", "m4"]
+    i = cycle.index(first)
+    return [cycle[(i + k) % len(cycle)] for k in range(count)]
+
+
+def test_member_placed_elsewhere_in_the_order_takes_that_place(make_rotation, now):
+    rotation = make_rotation(4, **DAILY)
+    services.rotation_generate(rotation=rotation)
+    current = rotation.shifts.get(period__contains=now).slot
+    newcomer = UserFactory(username=f"r{rotation.pk}m4")
+    services.rotation_member_add(rotation=rotation, user=newcomer)
+    order = [m.user_id for m in rotation.members.order_by("position")]
+    services.rotation_members_reorder(rotation=rotation, user_ids=[order[0], newcomer.pk, *order[1:4]])
+    assert _next_holders(rotation, current - 1, 7) == ["m0", "m1", "m2", "m3", "m0", "m4", "m1"]
+
+
+def test_round_robin_plan_does_not_change_as_time_passes(make_rotation, now):
+    rotation = make_rotation(4, **DAILY)
+    services.rotation_generate(rotation=rotation)
+    current = rotation.shifts.get(period__contains=now)
+    away = rotation.shifts.get(slot=current.slot + 3)
+    services.unavailability_create(user=away.user, start=away.period.lower, end=away.period.upper)
+    services.rotation_member_add(rotation=rotation, user=UserFactory(username=f"r{rotation.pk}m4"))
+    plan = list(rotation.shifts.order_by("period").values_list("slot", "user_id"))
+    for days in range(1, 8):
+        result = services.rotation_generate(rotation=rotation, now=now + timedelta(days=days))
+        assert result.changed_user_ids == set(), days
+        assert list(rotation.shifts.order_by("period").values_list("slot", "user_id"))[: len(plan)] == plan
