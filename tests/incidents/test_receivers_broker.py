@@ -10,7 +10,9 @@ from incidents.models import Alert, Incident
 from tests.incidents.alerting_helpers import alertmanager_url, make_integration, post_json, reference
 
 
-def test_an_alert_request_never_waits_on_a_hung_broker(client, service, monkeypatch, django_capture_on_commit_callbacks):
+def test_an_alert_request_never_waits_on_a_hung_broker(
+    client, service, monkeypatch, django_capture_on_commit_callbacks
+):
     _, key = make_integration(service, "alertmanager")
     release = threading.Event()
     publishing_threads = []
@@ -29,5 +31,5 @@ def test_an_alert_request_never_waits_on_a_hung_broker(client, service, monkeypa
         time.sleep(0.05)
 
     assert response.status_code == 200
-    assert Alert.objects.count() == 1 and Incident.objects.count() == 1
+    assert (Alert.objects.count(), Incident.objects.count()) == (1, 1)
     assert threading.get_ident() not in [ident for _, ident in publishing_threads]  # never the request's thread

@@ -46,7 +46,9 @@ class Command(BaseCommand):
         # nothing queued now: sent before, or by a run at the same time (it held the lock; read what it stored)
         report.refresh_from_db(fields=["sent_at"])
         if options["to"] or report.sent_at is None:
-            self.stdout.write(f"The {report} report was already sent to {options['to'] or 'its recipients'}; use --force.")
+            self.stdout.write(
+                f"The {report} report was already sent to {options['to'] or 'its recipients'}; use --force."
+            )
         else:
             self.stdout.write(
                 f"The {report} report was already sent on {report.sent_at:%Y-%m-%d %H:%M} UTC; use --force."
