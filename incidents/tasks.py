@@ -20,12 +20,6 @@ def remind_overdue_status_updates() -> int:
     return queued
 
 
-# Alert-ingestion tasks live in incidents.alerting.tasks; importing them here registers them with the worker.
-from incidents.alerting.tasks import open_alert_incident_task, open_due_alert_incidents  # noqa: E402
-
-__all__ = ["open_alert_incident_task", "open_due_alert_incidents", "remind_overdue_status_updates"]
-
-
 @shared_task(acks_late=True)
 def run_escalation_task(escalation_id: int, token: str | None = None) -> None:
     from incidents.services.escalation import escalation_run

@@ -11,6 +11,18 @@ celery_app.conf.broker_url = "memory://"
 
 
 @pytest.fixture(autouse=True)
+def _publisher_resumed():
+    """Messages are published by a background thread (oncall.queueing), which pauses after a failure: a test that
+    makes the broker fail must not leave the next test's messages dropped."""
+    from oncall.queueing import publisher
+
+    publisher.resume()
+    yield
+    publisher.flush()
+    publisher.resume()
+
+
+@pytest.fixture(autouse=True)
 def _fast_password_hashing(settings):
     # PBKDF2's deliberate slowness costs ~0.3 s per user created; tests do not need it
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

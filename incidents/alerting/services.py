@@ -21,6 +21,7 @@ from incidents.alerting import routing, selectors
 from incidents.alerting.payloads import IncomingAlert
 from incidents.models import Alert, Incident, Integration, Service
 from incidents.services import lifecycle
+from oncall.queueing import publish_soon
 
 logger = logging.getLogger(__name__)
 
@@ -294,10 +295,7 @@ def _schedule_open(*, alert_id: int, countdown: float) -> None:
     still gets its 2xx; the every-minute sweep opens the incident when the delay has passed."""
     from incidents.alerting import tasks  # tasks import this module
 
-    try:
-        tasks.open_alert_incident_task.apply_async(args=(alert_id,), countdown=countdown)
-    except Exception:  # noqa: BLE001 — any broker failure; the sweep is the fallback
-        logger.warning("could not schedule the flap-delay task of alert %s; the sweep will", alert_id, exc_info=True)
+    publish_soon(tasks.open_alert_incident_task, alert_id, countdown=countdown)  # never waits on the broker
 
 
 def _resolve(

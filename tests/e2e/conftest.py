@@ -288,5 +288,7 @@ def celery_worker_process(transactional_db, smtp_server):
         sys.stderr.write(output)
 
 
-# A real Prometheus Alertmanager (Debian package prometheus-alertmanager), shared with the receiver tests.
+# A real HTTP peer on 127.0.0.1 for automated actions, and a real Prometheus Alertmanager (Debian package
+# prometheus-alertmanager), shared with the response and receiver tests.
+from tests.incidents.conftest import local_server  # noqa: E402, F401
 from tests.incidents.test_receivers_e2e import _amtool, alertmanager  # noqa: E402, F401

@@ -172,6 +172,49 @@ def test_two_beats_at_once_send_each_report_once(manager, settings):
     assert Notification.objects.filter(user=manager).count() == 2  # the org report and the team report
 
 
+@pytest.mark.django_db(transaction=True)
+def test_three_send_monthly_report_runs_at_once_send_once_and_the_others_say_already_sent(october, manager):
+    """Three `send_monthly_report --month` at once (cron on three hosts): one queues the e-mail; the two that
+    waited on its lock report "already sent" with its time and succeed."""
+    import threading
+
+    from django.db import connection
+
+    barrier = threading.Barrier(3)
+    outputs, errors = [], []
+
+    def run():
+        out = io.StringIO()
+        try:
+            barrier.wait()
+            call_command("send_monthly_report", "--month", "2026-10", stdout=out)
+            outputs.append(out.getvalue())
+        except BaseException as exc:  # noqa: BLE001 - a failed run (exit 1) is reported below
+            errors.append(repr(exc))
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    sent_at = MonthlyReport.objects.get(team=None).sent_at
+    assert sorted(o.startswith("Queued") for o in outputs) == [False, False, True]
+    already = [o for o in outputs if not o.startswith("Queued")]
+    assert all(f"already sent on {sent_at:%Y-%m-%d %H:%M} UTC" in o for o in already), already
+    assert Notification.objects.filter(payload__kind="monthly_report").count() == 1
+
+
+def test_send_monthly_report_to_one_address_twice_says_already_sent(october):
+    call_command("send_monthly_report", "--month", "2026-10", "--to", "me@example.com", stdout=io.StringIO())
+    out = io.StringIO()
+    call_command("send_monthly_report", "--month", "2026-10", "--to", "me@example.com", stdout=out)
+    assert "already sent to me@example.com" in out.getvalue()
+    assert Notification.objects.count() == 1
+
+
 def test_monthly_report_reaches_a_local_smtp_server_once_with_inline_images(october, manager, settings):
     from email import message_from_bytes, policy
 

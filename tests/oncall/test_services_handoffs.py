@@ -127,6 +127,7 @@ def test_handoff_message_lists_open_incidents_and_the_escalation_chain(make_rota
 
 @pytest.mark.django_db(transaction=True)
 def test_two_concurrent_runs_make_one_record_and_one_set_of_notifications(make_rotation, monkeypatch):
+    from oncall.queueing import publisher
     from oncall.tasks import deliver_notification_task
 
     queued = []  # the broker is the outside world here: record what would be sent to it after commit
@@ -154,6 +155,7 @@ def test_two_concurrent_runs_make_one_record_and_one_set_of_notifications(make_r
     for thread in threads:
         thread.join()
     assert errors == []
+    publisher.flush()  # messages are published by a background thread after commit
     assert Handoff.objects.filter(rotation=rotation, boundary_at=boundary).count() == 1
     handoff_notes = Notification.objects.filter(payload__kind="handoff")
     assert handoff_notes.count() == 2

@@ -42,6 +42,13 @@ class Command(BaseCommand):
         queued = services.monthly_report_send(report=report, force=options["force"], to=options["to"])
         if queued:
             self.stdout.write(self.style.SUCCESS(f"Queued the {report} report to: {', '.join(queued)}"))
+            return
+        # nothing queued now: sent before, or by a run at the same time (it held the lock; read what it stored)
+        report.refresh_from_db(fields=["sent_at"])
+        if options["to"] or report.sent_at is None:
+            self.stdout.write(
+                f"The {report} report was already sent to {options['to'] or 'its recipients'}; use --force."
+            )
         else:
             self.stdout.write(
                 f"The {report} report was already sent on {report.sent_at:%Y-%m-%d %H:%M} UTC; use --force."
