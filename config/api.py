@@ -1,12 +1,14 @@
-"""DRF wiring shared by every app: one error format, one pagination."""
+"""DRF wiring shared by every app: one error format, one pagination, one rule for request bodies."""
 
 from __future__ import annotations
+
+from collections.abc import Mapping
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import DataError
 from django.http import Http404
-from rest_framework import exceptions, pagination, status
+from rest_framework import exceptions, pagination, permissions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
@@ -83,3 +85,29 @@ class CursorPagination(pagination.CursorPagination):
             return super().decode_cursor(request)
         except exceptions.NotFound as exc:
             raise exceptions.ValidationError({self.cursor_query_param: [str(exc.detail)]}) from exc
+
+
+class StrictBodyMixin:
+    # Mixed into every API view (a comment, not a docstring: drf-spectacular would show that on every operation).
+    # An unsafe request (POST, PUT, PATCH, DELETE) has its body parsed before the view acts. DRF parses
+    # `request.data` lazily, so an action that never read it acknowledged an incident or replaced a key whatever
+    # the body held. Here, after authentication and permissions and before the handler: a body that does not
+    # parse is a 400 (415 for a media type no parser reads); a body that is not an object (an array, a string,
+    # `null`) is a 400; and an action declared with `takes_body=False` (`@action(..., takes_body=False)`, or the
+    # class attribute of an APIView), like every DELETE, accepts only an empty body or `{}`. The schema follows
+    # the same flag: such operations document no request body (config.schema.AutoSchema).
+
+    takes_body = True
+
+    def initial(self, request, *args, **kwargs):
+        super().initial(request, *args, **kwargs)
+        method = request.method.lower()
+        if request.method in permissions.SAFE_METHODS or not hasattr(self, method):
+            return  # safe, or no handler: DRF answers 405 next
+        data = request.data  # raises ParseError / UnsupportedMediaType before anything is done
+        if not isinstance(data, Mapping):
+            raise exceptions.ValidationError({"non_field_errors": ["Send a JSON object as the body."]})
+        if data and not (self.takes_body and request.method != "DELETE"):
+            raise exceptions.ValidationError(
+                {"non_field_errors": ["This action takes no body: send none, or an empty JSON object {}."]}
+            )

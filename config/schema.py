@@ -33,6 +33,12 @@ class AutoSchema(openapi.AutoSchema):
     Without them a client (or schemathesis) sees a documented 200 only and cannot rely on the 4xx shape.
     """
 
+    def get_request_serializer(self):
+        # an action declared with takes_body=False (config.api.StrictBodyMixin) documents no request body
+        if not getattr(self.view, "takes_body", True):
+            return None
+        return super().get_request_serializer()
+
     def _get_response_bodies(self, direction="response"):
         responses = super()._get_response_bodies(direction)
         if direction != "response":

@@ -9,7 +9,7 @@ from rest_framework import mixins, permissions, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from config.api import CursorPagination
+from config.api import CursorPagination, StrictBodyMixin
 from incidents import selectors, services
 from incidents.filters import IncidentFilter
 from incidents.models import (
@@ -159,7 +159,7 @@ class IncidentPagination(CursorPagination):
     ordering = ("-declared_at", "-id")
 
 
-class IncidentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+class IncidentViewSet(StrictBodyMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     """Incidents: list with filters, declare, and one POST action per lifecycle transition."""
 
     permission_classes = [CanWorkIncidents]
@@ -192,13 +192,13 @@ class IncidentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
         incident = services.incident_update(incident=self.get_object(), actor=request.user, **serializer.validated_data)
         return self._respond(incident)
 
-    @extend_schema(request=None, responses=IncidentSerializer)
-    @action(detail=True, methods=["post"])
+    @extend_schema(responses=IncidentSerializer)
+    @action(detail=True, methods=["post"], takes_body=False)
     def acknowledge(self, request, ref=None):
         return self._respond(services.incident_acknowledge(incident=self.get_object(), actor=request.user))
 
-    @extend_schema(request=None, responses=IncidentSerializer)
-    @action(detail=True, methods=["post"])
+    @extend_schema(responses=IncidentSerializer)
+    @action(detail=True, methods=["post"], takes_body=False)
     def mitigate(self, request, ref=None):
         return self._respond(services.incident_mitigate(incident=self.get_object(), actor=request.user))
 
@@ -212,8 +212,8 @@ class IncidentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
         )
         return self._respond(incident)
 
-    @extend_schema(request=None, responses=IncidentSerializer)
-    @action(detail=True, methods=["post"])
+    @extend_schema(responses=IncidentSerializer)
+    @action(detail=True, methods=["post"], takes_body=False)
     def close(self, request, ref=None):
         return self._respond(services.incident_close(incident=self.get_object(), actor=request.user))
 
@@ -301,7 +301,7 @@ class ServiceSerializer(serializers.ModelSerializer):
         fields = ["id", "name", "slug", "team", "description"]
 
 
-class ServiceViewSet(viewsets.ReadOnlyModelViewSet):
+class ServiceViewSet(StrictBodyMixin, viewsets.ReadOnlyModelViewSet):
     serializer_class = ServiceSerializer
     queryset = Service.objects.select_related("team").order_by("name")
     lookup_field = "slug"
@@ -323,7 +323,7 @@ class SeverityPolicySerializer(serializers.ModelSerializer):
         ]
 
 
-class SeverityPolicyViewSet(viewsets.ReadOnlyModelViewSet):
+class SeverityPolicyViewSet(StrictBodyMixin, viewsets.ReadOnlyModelViewSet):
     serializer_class = SeverityPolicySerializer
     queryset = SeverityPolicy.objects.order_by("severity")
     lookup_field = "severity"

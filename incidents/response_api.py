@@ -10,6 +10,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from config.api import StrictBodyMixin
 from incidents import stakeholders
 from incidents.automation import selectors as automation_selectors
 from incidents.automation import services as automation_services
@@ -53,7 +54,7 @@ def _incident(ref: str) -> Incident:
     return get_object_or_404(Incident.objects.select_related("service__team"), ref__iexact=ref)
 
 
-class IncidentRunbooksView(APIView):
+class IncidentRunbooksView(StrictBodyMixin, APIView):
     permission_classes = [permissions.IsAuthenticated]
 
     @extend_schema(responses=IncidentRunbookSerializer(many=True))
@@ -63,7 +64,7 @@ class IncidentRunbooksView(APIView):
         return Response(IncidentRunbookSerializer(links, many=True).data)
 
 
-class IncidentAutomationView(APIView):
+class IncidentAutomationView(StrictBodyMixin, APIView):
     permission_classes = [permissions.IsAuthenticated]
 
     @extend_schema(responses=AutomationRunSerializer(many=True))
@@ -101,7 +102,7 @@ class StaleRunbookSerializer(serializers.Serializer):
     reasons = serializers.ListField(child=serializers.CharField())
 
 
-class StaleRunbooksView(APIView):
+class StaleRunbooksView(StrictBodyMixin, APIView):
     permission_classes = [permissions.IsAuthenticated]
 
     @extend_schema(responses=StaleRunbookSerializer(many=True))
@@ -124,7 +125,7 @@ class SubscriptionSerializer(serializers.ModelSerializer):
         read_only_fields = ["id", "created_at"]
 
 
-class SubscriptionViewSet(mixins.ListModelMixin, mixins.DestroyModelMixin, viewsets.GenericViewSet):
+class SubscriptionViewSet(StrictBodyMixin, mixins.ListModelMixin, mixins.DestroyModelMixin, viewsets.GenericViewSet):
     """The signed-in user's own subscriptions to stakeholder updates of a service (slug) or an incident (ref)."""
 
     serializer_class = SubscriptionSerializer

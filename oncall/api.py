@@ -16,6 +16,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from config.api import StrictBodyMixin
 from oncall import selectors, services
 from oncall.filters import OverrideFilter, ShiftFilter, UnavailabilityFilter
 from oncall.models import (
@@ -49,7 +50,7 @@ class TeamSerializer(serializers.ModelSerializer):
         fields = ["id", "name", "slug", "timezone", "description", "members"]
 
 
-class TeamViewSet(viewsets.ReadOnlyModelViewSet):
+class TeamViewSet(StrictBodyMixin, viewsets.ReadOnlyModelViewSet):
     serializer_class = TeamSerializer
     lookup_field = "slug"
     queryset = Team.objects.prefetch_related("memberships__user").order_by("name")
@@ -128,7 +129,7 @@ def _param_time(request: Request, name: str):
     return value
 
 
-class RotationViewSet(viewsets.ModelViewSet):
+class RotationViewSet(StrictBodyMixin, viewsets.ModelViewSet):
     """Rotations. Creating or changing one re-plans its unfrozen slots (services.rotation_save)."""
 
     serializer_class = RotationSerializer
@@ -222,7 +223,7 @@ class ShiftSerializer(serializers.ModelSerializer):
         ]
 
 
-class ShiftViewSet(viewsets.ReadOnlyModelViewSet):
+class ShiftViewSet(StrictBodyMixin, viewsets.ReadOnlyModelViewSet):
     """Shifts overlapping `[start, end)` (default: the next 14 days; at most 92 days), oldest first."""
 
     serializer_class = ShiftSerializer
@@ -273,7 +274,9 @@ class OverrideSerializer(serializers.ModelSerializer):
         read_only_fields = ["cancelled_at"]
 
 
-class OverrideViewSet(mixins.CreateModelMixin, mixins.DestroyModelMixin, viewsets.ReadOnlyModelViewSet):
+class OverrideViewSet(
+    StrictBodyMixin, mixins.CreateModelMixin, mixins.DestroyModelMixin, viewsets.ReadOnlyModelViewSet
+):
     """Overrides. DELETE cancels (the plan comes back); a started override ends now."""
 
     serializer_class = OverrideSerializer
@@ -312,7 +315,7 @@ class SwapSerializer(serializers.ModelSerializer):
         read_only_fields = ["status", "decided_at"]
 
 
-class SwapViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
+class SwapViewSet(StrictBodyMixin, mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
     """Swaps: the requester (you) proposes; the counterparty accepts or declines."""
 
     serializer_class = SwapSerializer
@@ -334,14 +337,14 @@ class SwapViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
             requester_slot=data["requester_slot"], counterparty_slot=data["counterparty_slot"],
         )  # fmt: skip
 
-    @extend_schema(request=None, responses=SwapSerializer)
-    @action(detail=True, methods=["post"])
+    @extend_schema(responses=SwapSerializer)
+    @action(detail=True, methods=["post"], takes_body=False)
     def accept(self, request: Request, pk=None) -> Response:
         swap = services.swap_accept(swap=self.get_object(), user=request.user)
         return Response(SwapSerializer(swap).data)
 
-    @extend_schema(request=None, responses=SwapSerializer)
-    @action(detail=True, methods=["post"])
+    @extend_schema(responses=SwapSerializer)
+    @action(detail=True, methods=["post"], takes_body=False)
     def decline(self, request: Request, pk=None) -> Response:
         swap = services.swap_decline(swap=self.get_object(), user=request.user)
         return Response(SwapSerializer(swap).data)
@@ -359,7 +362,9 @@ class UnavailabilitySerializer(serializers.ModelSerializer):
         fields = ["id", "user", "kind", "note", "start", "end", "starts_at", "ends_at"]
 
 
-class UnavailabilityViewSet(mixins.CreateModelMixin, mixins.DestroyModelMixin, viewsets.ReadOnlyModelViewSet):
+class UnavailabilityViewSet(
+    StrictBodyMixin, mixins.CreateModelMixin, mixins.DestroyModelMixin, viewsets.ReadOnlyModelViewSet
+):
     """Vacations and sick leave. Everyone manages their own; managers anyone's."""
 
     serializer_class = UnavailabilitySerializer
@@ -417,7 +422,7 @@ def _at(request: Request):
     return at
 
 
-class OnCallView(APIView):
+class OnCallView(StrictBodyMixin, APIView):
     """Who is on call now (or `?at=`), per team and layer: holder, until, next holder."""
 
     @extend_schema(
@@ -460,7 +465,7 @@ class EscalationPolicySerializer(serializers.ModelSerializer):
         return ResolvedStepSerializer(chain, many=True).data
 
 
-class EscalationPolicyViewSet(viewsets.ReadOnlyModelViewSet):
+class EscalationPolicyViewSet(StrictBodyMixin, viewsets.ReadOnlyModelViewSet):
     """Escalation policies with the chain resolved to people at `?at=` (default now)."""
 
     serializer_class = EscalationPolicySerializer
@@ -484,8 +489,10 @@ class CalendarFeedSerializer(serializers.Serializer):
     url = serializers.CharField()
 
 
-class CalendarFeedView(APIView):
+class CalendarFeedView(StrictBodyMixin, APIView):
     """Your personal iCal feed (all your shifts). POST rotates the token: the old URL stops working."""
+
+    takes_body = False  # POST rotates, with nothing to say
 
     def _body(self, request: Request, feed) -> dict:
         return {"url": request.build_absolute_uri(reverse("oncall-feeds:person", args=[feed.token]))}
@@ -494,6 +501,6 @@ class CalendarFeedView(APIView):
     def get(self, request: Request) -> Response:
         return Response(self._body(request, services.calendar_feed_get_or_create(user=request.user)))
 
-    @extend_schema(request=None, responses=CalendarFeedSerializer)
+    @extend_schema(responses=CalendarFeedSerializer)
     def post(self, request: Request) -> Response:
         return Response(self._body(request, services.calendar_feed_rotate(user=request.user)))

@@ -12,7 +12,7 @@ from rest_framework import exceptions, mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from config.api import CursorPagination
+from config.api import CursorPagination, StrictBodyMixin
 from incidents.models import GameDay, Runbook
 from oncall.models import Team
 from postmortems import selectors, services
@@ -191,7 +191,7 @@ class PostmortemPagination(CursorPagination):
     ordering = ("-created_at", "-id")
 
 
-class PostmortemViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+class PostmortemViewSet(StrictBodyMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     """Postmortems: the library (published ones for everyone), editing, and one POST per workflow step."""
 
     filterset_class = PostmortemFilter
@@ -244,8 +244,8 @@ class PostmortemViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewse
         item = services.action_item_create(postmortem=self._editable(), actor=request.user, **serializer.validated_data)
         return Response(ActionItemSerializer(item).data, status=status.HTTP_201_CREATED)
 
-    @extend_schema(request=None, responses=PostmortemDetailSerializer)
-    @action(detail=True, methods=["post"])
+    @extend_schema(responses=PostmortemDetailSerializer)
+    @action(detail=True, methods=["post"], takes_body=False)
     def submit(self, request, pk=None):
         return self._respond(services.postmortem_submit(postmortem=self._editable(), actor=request.user))
 
@@ -268,8 +268,8 @@ class PostmortemViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewse
         )
         return self._respond(postmortem)
 
-    @extend_schema(request=None, responses=PostmortemDetailSerializer)
-    @action(detail=True, methods=["post"])
+    @extend_schema(responses=PostmortemDetailSerializer)
+    @action(detail=True, methods=["post"], takes_body=False)
     def publish(self, request, pk=None):
         return self._respond(services.postmortem_publish(postmortem=self._editable(), actor=request.user))
 
@@ -288,7 +288,7 @@ class ActionItemPagination(CursorPagination):
     ordering = ("due_on", "id")
 
 
-class ActionItemViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+class ActionItemViewSet(StrictBodyMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     """Action items: list with filters (owner, team, status, priority, overdue), status and field updates,
     and a CSV export for sprint planning."""
 
