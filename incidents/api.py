@@ -138,7 +138,7 @@ class NoteSerializer(serializers.Serializer):
 
 
 class StatusUpdateSerializer(serializers.ModelSerializer):
-    author = serializers.CharField(source="author.username", read_only=True, default=None)
+    author = serializers.CharField(source="author.username", read_only=True, allow_null=True)
 
     class Meta:
         model = StatusUpdate
@@ -147,7 +147,7 @@ class StatusUpdateSerializer(serializers.ModelSerializer):
 
 
 class EventSerializer(serializers.ModelSerializer):
-    actor = serializers.CharField(source="actor.username", read_only=True, default=None)
+    actor = serializers.CharField(source="actor.username", read_only=True, allow_null=True)  # null: the system
 
     class Meta:
         model = IncidentEvent
@@ -180,6 +180,7 @@ class IncidentViewSet(StrictBodyMixin, mixins.ListModelMixin, mixins.RetrieveMod
 
     @extend_schema(request=DeclareSerializer, responses={201: IncidentSerializer})
     def create(self, request):
+        """Declare an incident."""
         serializer = DeclareSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         incident = services.incident_declare(actor=request.user, **serializer.validated_data)
@@ -187,6 +188,7 @@ class IncidentViewSet(StrictBodyMixin, mixins.ListModelMixin, mixins.RetrieveMod
 
     @extend_schema(request=IncidentUpdateSerializer, responses=IncidentSerializer)
     def partial_update(self, request, ref=None):
+        """Edit an incident's title, summary or severity."""
         serializer = IncidentUpdateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         incident = services.incident_update(incident=self.get_object(), actor=request.user, **serializer.validated_data)
@@ -195,16 +197,19 @@ class IncidentViewSet(StrictBodyMixin, mixins.ListModelMixin, mixins.RetrieveMod
     @extend_schema(responses=IncidentSerializer)
     @action(detail=True, methods=["post"], takes_body=False)
     def acknowledge(self, request, ref=None):
+        """Acknowledge an incident; paging stops."""
         return self._respond(services.incident_acknowledge(incident=self.get_object(), actor=request.user))
 
     @extend_schema(responses=IncidentSerializer)
     @action(detail=True, methods=["post"], takes_body=False)
     def mitigate(self, request, ref=None):
+        """Mark an incident mitigated."""
         return self._respond(services.incident_mitigate(incident=self.get_object(), actor=request.user))
 
     @extend_schema(request=MessageSerializer, responses=IncidentSerializer)
     @action(detail=True, methods=["post"])
     def resolve(self, request, ref=None):
+        """Resolve an incident."""
         serializer = MessageSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         incident = services.incident_resolve(
@@ -215,11 +220,13 @@ class IncidentViewSet(StrictBodyMixin, mixins.ListModelMixin, mixins.RetrieveMod
     @extend_schema(responses=IncidentSerializer)
     @action(detail=True, methods=["post"], takes_body=False)
     def close(self, request, ref=None):
+        """Close a resolved incident (a required postmortem must be published)."""
         return self._respond(services.incident_close(incident=self.get_object(), actor=request.user))
 
     @extend_schema(request=MessageSerializer, responses=IncidentSerializer)
     @action(detail=True, methods=["post"])
     def reopen(self, request, ref=None):
+        """Reopen a resolved incident (within 7 days)."""
         serializer = MessageSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         incident = services.incident_reopen(incident=self.get_object(), actor=request.user, **serializer.validated_data)
@@ -228,6 +235,7 @@ class IncidentViewSet(StrictBodyMixin, mixins.ListModelMixin, mixins.RetrieveMod
     @extend_schema(request=CancelSerializer, responses=IncidentSerializer)
     @action(detail=True, methods=["post"])
     def cancel(self, request, ref=None):
+        """Cancel an incident: duplicate, false positive or cancelled."""
         serializer = CancelSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
@@ -243,7 +251,9 @@ class IncidentViewSet(StrictBodyMixin, mixins.ListModelMixin, mixins.RetrieveMod
     @extend_schema(request=CorrectTimesSerializer, responses=IncidentSerializer)
     @action(detail=True, methods=["post"])
     def times(self, request, ref=None):
-        """Back-fill or correct timestamps; the timeline records old and new values."""
+        """Correct an incident's timestamps.
+
+        Back-fill or correct them; the timeline records old and new values."""
         serializer = CorrectTimesSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = dict(serializer.validated_data)
@@ -256,6 +266,7 @@ class IncidentViewSet(StrictBodyMixin, mixins.ListModelMixin, mixins.RetrieveMod
     @extend_schema(request=RoleSerializer, responses=IncidentSerializer)
     @action(detail=True, methods=["post"])
     def roles(self, request, ref=None):
+        """Assign the commander or the communications lead."""
         serializer = RoleSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         incident = services.incident_assign_role(
@@ -269,13 +280,21 @@ class IncidentViewSet(StrictBodyMixin, mixins.ListModelMixin, mixins.RetrieveMod
     @extend_schema(request=NoteSerializer, responses={201: EventSerializer})
     @action(detail=True, methods=["post"])
     def notes(self, request, ref=None):
+        """Add a note to an incident's timeline."""
         serializer = NoteSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         event = services.incident_add_note(incident=self.get_object(), actor=request.user, **serializer.validated_data)
         return Response(EventSerializer(event).data, status=status.HTTP_201_CREATED)
 
-    @extend_schema(methods=["GET"], responses=StatusUpdateSerializer(many=True))
-    @extend_schema(methods=["POST"], request=StatusUpdateSerializer, responses={201: StatusUpdateSerializer})
+    @extend_schema(
+        methods=["GET"], summary="List an incident's status updates", responses=StatusUpdateSerializer(many=True)
+    )
+    @extend_schema(
+        methods=["POST"],
+        summary="Post a status update",
+        request=StatusUpdateSerializer,
+        responses={201: StatusUpdateSerializer},
+    )
     @action(detail=True, methods=["get", "post"], pagination_class=None)
     def updates(self, request, ref=None):
         incident = self.get_object()
@@ -289,6 +308,7 @@ class IncidentViewSet(StrictBodyMixin, mixins.ListModelMixin, mixins.RetrieveMod
     @extend_schema(responses=EventSerializer(many=True))
     @action(detail=True, methods=["get"], pagination_class=None)
     def timeline(self, request, ref=None):
+        """An incident's timeline, oldest first."""
         incident = get_object_or_404(Incident, ref=ref)
         return Response(EventSerializer(selectors.incident_timeline(incident=incident), many=True).data)
 

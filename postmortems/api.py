@@ -45,11 +45,15 @@ class FactorSerializer(serializers.ModelSerializer):
 
 
 class ActionItemSerializer(serializers.ModelSerializer):
-    owner = serializers.CharField(source="owner.username", read_only=True, default=None)
-    team = serializers.CharField(source="team.slug", read_only=True, default=None)
-    postmortem = serializers.IntegerField(source="postmortem_id", read_only=True)
-    runbook = serializers.CharField(source="runbook.slug", read_only=True, default=None)
-    game_day = serializers.IntegerField(source="game_day_id", read_only=True, default=None)
+    owner = serializers.CharField(source="owner.username", read_only=True, allow_null=True)
+    team = serializers.CharField(source="team.slug", read_only=True, allow_null=True)
+    postmortem = serializers.IntegerField(source="postmortem_id", read_only=True, allow_null=True)
+    runbook = serializers.CharField(source="runbook.slug", read_only=True, allow_null=True)
+    game_day = serializers.IntegerField(source="game_day_id", read_only=True, allow_null=True)
+    # "" when none: a read-only model field loses allow_blank, and the schema then demanded a URI
+    tracker_url = serializers.URLField(
+        read_only=True, allow_blank=True, max_length=500, help_text="The ticket in the team's tracker"
+    )
     overdue = serializers.SerializerMethodField()
 
     class Meta:
@@ -88,7 +92,7 @@ class ReviewSerializer(serializers.ModelSerializer):
 
 class PostmortemListSerializer(serializers.ModelSerializer):
     ref = serializers.CharField(read_only=True)
-    owner = serializers.CharField(source="owner.username", read_only=True, default=None)
+    owner = serializers.CharField(source="owner.username", read_only=True, allow_null=True)
     incidents = serializers.SerializerMethodField()
     warning_count = serializers.SerializerMethodField()
 
@@ -218,6 +222,7 @@ class PostmortemViewSet(StrictBodyMixin, mixins.ListModelMixin, mixins.RetrieveM
 
     @extend_schema(request=PostmortemUpdateSerializer, responses=PostmortemDetailSerializer)
     def partial_update(self, request, pk=None):
+        """Edit a postmortem's title, owner, due date or sections."""
         serializer = PostmortemUpdateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         postmortem = services.postmortem_update(
@@ -238,7 +243,9 @@ class PostmortemViewSet(StrictBodyMixin, mixins.ListModelMixin, mixins.RetrieveM
     @extend_schema(request=ActionItemInputSerializer, responses={201: ActionItemSerializer})
     @action(detail=True, methods=["post"], url_path="action-items")
     def action_items(self, request, pk=None):
-        """Add an action item (without due_on: 28 days for priority, 90 for improvement, after publication)."""
+        """Add an action item.
+
+        Without `due_on` it is due 28 days (priority) or 90 days (improvement) after publication."""
         serializer = ActionItemInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         item = services.action_item_create(postmortem=self._editable(), actor=request.user, **serializer.validated_data)
@@ -247,11 +254,13 @@ class PostmortemViewSet(StrictBodyMixin, mixins.ListModelMixin, mixins.RetrieveM
     @extend_schema(responses=PostmortemDetailSerializer)
     @action(detail=True, methods=["post"], takes_body=False)
     def submit(self, request, pk=None):
+        """Submit a postmortem for review."""
         return self._respond(services.postmortem_submit(postmortem=self._editable(), actor=request.user))
 
     @extend_schema(request=CommentSerializer, responses=PostmortemDetailSerializer)
     @action(detail=True, methods=["post"])
     def approve(self, request, pk=None):
+        """Approve a postmortem (a manager who is not the author)."""
         serializer = CommentSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         postmortem = self.get_object()
@@ -261,6 +270,7 @@ class PostmortemViewSet(StrictBodyMixin, mixins.ListModelMixin, mixins.RetrieveM
     @extend_schema(request=CommentSerializer, responses=PostmortemDetailSerializer)
     @action(detail=True, methods=["post"], url_path="request-changes")
     def request_changes(self, request, pk=None):
+        """Send a postmortem back to draft with a comment."""
         serializer = CommentSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         postmortem = services.postmortem_request_changes(
@@ -271,11 +281,13 @@ class PostmortemViewSet(StrictBodyMixin, mixins.ListModelMixin, mixins.RetrieveM
     @extend_schema(responses=PostmortemDetailSerializer)
     @action(detail=True, methods=["post"], takes_body=False)
     def publish(self, request, pk=None):
+        """Publish an approved postmortem."""
         return self._respond(services.postmortem_publish(postmortem=self._editable(), actor=request.user))
 
     @extend_schema(request=ReasonSerializer, responses=PostmortemDetailSerializer)
     @action(detail=True, methods=["post"])
     def amend(self, request, pk=None):
+        """Amend a published postmortem; the published revision is kept."""
         serializer = ReasonSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         postmortem = services.postmortem_amend(
@@ -304,6 +316,7 @@ class ActionItemViewSet(StrictBodyMixin, mixins.ListModelMixin, mixins.RetrieveM
 
     @extend_schema(request=ActionItemUpdateSerializer, responses=ActionItemSerializer)
     def partial_update(self, request, pk=None):
+        """Change an action item's fields or status."""
         item = self.get_object()
         if not selectors.user_can_edit_action_item(request.user, item):
             raise exceptions.PermissionDenied("Only the item's owner or a manager changes it.")
@@ -324,7 +337,9 @@ class ActionItemViewSet(StrictBodyMixin, mixins.ListModelMixin, mixins.RetrieveM
     @extend_schema(responses={(200, "text/csv"): OpenApiResponse(description="Open action items as CSV")})
     @action(detail=False, methods=["get"], pagination_class=None)
     def export(self, request):
-        """Open and in-progress items (filters apply), by team and priority, for sprint planning."""
+        """Export open action items as CSV.
+
+        Open and in-progress items (filters apply), by team and priority, for sprint planning."""
         queryset = self.filter_queryset(self.get_queryset()).filter(status__in=("open", "in_progress"))
         queryset = queryset.order_by("team__slug", "priority", "due_on", "id")
         buffer = io.StringIO()

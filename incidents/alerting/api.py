@@ -30,7 +30,7 @@ class AlertFilter(django_filters.FilterSet):
 
 class AlertSerializer(serializers.ModelSerializer):
     service = serializers.SlugRelatedField(slug_field="slug", read_only=True)
-    incident = serializers.SlugRelatedField(slug_field="ref", read_only=True)
+    incident = serializers.SlugRelatedField(slug_field="ref", read_only=True, allow_null=True)
 
     class Meta:
         model = Alert
@@ -132,6 +132,7 @@ class IntegrationViewSet(StrictBodyMixin, mixins.ListModelMixin, mixins.Retrieve
 
     @extend_schema(request=IntegrationSerializer, responses={201: IntegrationKeySerializer})
     def create(self, request):
+        """Create an integration; the answer holds its key, shown only this once."""
         serializer = IntegrationSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         integration, key = services.integration_create(**serializer.validated_data)
@@ -140,6 +141,7 @@ class IntegrationViewSet(StrictBodyMixin, mixins.ListModelMixin, mixins.Retrieve
     @extend_schema(responses=IntegrationKeySerializer)
     @action(detail=True, methods=["post"], url_path="regenerate-key", takes_body=False)
     def regenerate_key(self, request, pk=None):
+        """Replace an integration's key; the answer holds the new one, shown only this once."""
         integration = self.get_object()
         key = services.integration_regenerate_key(integration=integration)
         integration.refresh_from_db()
