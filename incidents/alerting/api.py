@@ -31,6 +31,10 @@ class AlertFilter(django_filters.FilterSet):
 class AlertSerializer(serializers.ModelSerializer):
     service = serializers.SlugRelatedField(slug_field="slug", read_only=True)
     incident = serializers.SlugRelatedField(slug_field="ref", read_only=True, allow_null=True)
+    # blank when routing gave no severity; a read-only model field loses allow_blank (found by tests/fuzz)
+    severity = serializers.ChoiceField(
+        choices=Severity.choices, allow_blank=True, read_only=True, help_text="Routed; empty: none"
+    )
 
     class Meta:
         model = Alert
