@@ -80,6 +80,13 @@ class RotationMemberSerializer(serializers.ModelSerializer):
         model = RotationMember
         fields = ["id", "user", "position", "active_from", "active_until"]
 
+    def validate(self, attrs):
+        # the database's check constraint answered a 500 (found by schemathesis against a seeded server)
+        start, end = attrs.get("active_from"), attrs.get("active_until")
+        if start is not None and end is not None and end <= start:
+            raise serializers.ValidationError({"active_until": ["Active until must be after active from."]})
+        return attrs
+
 
 class MemberOrderSerializer(serializers.Serializer):
     usernames = serializers.ListField(child=UserField(), allow_empty=False)
