@@ -258,13 +258,21 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Incidents, on-call and postmortems. Authenticate with a session or `Authorization: Token <key>`.",
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
-    "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],  # the schema and Swagger UI need a login
+    # the schema and Swagger UI need a login; an anonymous browser is sent to the login page (config/urls.py)
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     # no call to the public validator badge service: the CSP allows images from this origin only
     "SWAGGER_UI_SETTINGS": {"deepLinking": True, "validatorUrl": None},
     "COMPONENT_SPLIT_REQUEST": True,
+    # one tag per app (config.schema.AutoSchema.get_tags), in the order of the layers
+    "TAGS": [
+        {"name": "incidents", "description": "Incidents, their timeline and status updates, alerts, integrations"},
+        {"name": "oncall", "description": "Teams, rotations, shifts, overrides, swaps, escalation, who is on call"},
+        {"name": "postmortems", "description": "Postmortems, their review workflow, action items"},
+        {"name": "metrics", "description": "Monthly metrics and trends"},
+    ],
     "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "config.schema.describe_plain_times"],
     "ENUM_NAME_OVERRIDES": {
         "IntegrationKindEnum": "incidents.models_alerts.Integration.Kind",

@@ -1,4 +1,5 @@
 from django.contrib import admin
+from django.contrib.auth.decorators import login_required
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
@@ -24,8 +25,13 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v1/", include(api_v1)),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
-    # the split view serves Swagger UI's initialiser as a script file, so the CSP needs no inline script
-    path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="schema"), name="swagger-ui"),
+    # the split view serves Swagger UI's initialiser as a script file, so the CSP needs no inline script; a page
+    # for people, so an anonymous visitor is sent to the login page (the schema, read by tools, answers 403)
+    path(
+        "api/docs/",
+        login_required(SpectacularSwaggerSplitView.as_view(url_name="schema"), login_url="admin:login"),
+        name="swagger-ui",
+    ),
     path("ical/", include("oncall.feed_urls")),
     path("ack/<str:token>/", acknowledge_from_page, name="incident-ack"),
     path("healthz", health.healthz, name="healthz"),

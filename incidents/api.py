@@ -9,7 +9,7 @@ from rest_framework import mixins, permissions, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from config.api import CursorPagination
+from config.api import CursorPagination, StrictBodyMixin
 from incidents import selectors, services
 from incidents.filters import IncidentFilter
 from incidents.models import (
@@ -164,7 +164,7 @@ class NoteSerializer(serializers.Serializer):
 
 
 class StatusUpdateSerializer(serializers.ModelSerializer):
-    author = serializers.CharField(source="author.username", read_only=True, default=None)
+    author = serializers.CharField(source="author.username", read_only=True, allow_null=True)
 
     class Meta:
         model = StatusUpdate
@@ -173,7 +173,7 @@ class StatusUpdateSerializer(serializers.ModelSerializer):
 
 
 class EventSerializer(serializers.ModelSerializer):
-    actor = serializers.CharField(source="actor.username", read_only=True, default=None)
+    actor = serializers.CharField(source="actor.username", read_only=True, allow_null=True)  # null: the system
 
     class Meta:
         model = IncidentEvent
@@ -185,7 +185,7 @@ class IncidentPagination(CursorPagination):
     ordering = ("-declared_at", "-id")
 
 
-class IncidentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+class IncidentViewSet(StrictBodyMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     """Incidents: list with filters, declare, and one POST action per lifecycle transition."""
 
     permission_classes = [CanWorkIncidents]
@@ -206,6 +206,7 @@ class IncidentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
 
     @extend_schema(request=DeclareSerializer, responses={201: IncidentSerializer})
     def create(self, request):
+        """Declare an incident."""
         serializer = DeclareSerializer(data=request.data, context={"request": request})
         serializer.is_valid(raise_exception=True)
         incident = services.incident_declare(actor=request.user, **serializer.validated_data)
@@ -213,24 +214,28 @@ class IncidentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
 
     @extend_schema(request=IncidentUpdateSerializer, responses=IncidentSerializer)
     def partial_update(self, request, ref=None):
+        """Edit an incident's title, summary, severity or the incident it repeats."""
         serializer = IncidentUpdateSerializer(data=request.data, context={"request": request})
         serializer.is_valid(raise_exception=True)
         incident = services.incident_update(incident=self.get_object(), actor=request.user, **serializer.validated_data)
         return self._respond(incident)
 
-    @extend_schema(request=None, responses=IncidentSerializer)
-    @action(detail=True, methods=["post"])
+    @extend_schema(responses=IncidentSerializer)
+    @action(detail=True, methods=["post"], takes_body=False)
     def acknowledge(self, request, ref=None):
+        """Acknowledge an incident; paging stops."""
         return self._respond(services.incident_acknowledge(incident=self.get_object(), actor=request.user))
 
-    @extend_schema(request=None, responses=IncidentSerializer)
-    @action(detail=True, methods=["post"])
+    @extend_schema(responses=IncidentSerializer)
+    @action(detail=True, methods=["post"], takes_body=False)
     def mitigate(self, request, ref=None):
+        """Mark an incident mitigated."""
         return self._respond(services.incident_mitigate(incident=self.get_object(), actor=request.user))
 
     @extend_schema(request=MessageSerializer, responses=IncidentSerializer)
     @action(detail=True, methods=["post"])
     def resolve(self, request, ref=None):
+        """Resolve an incident."""
         serializer = MessageSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         incident = services.incident_resolve(
@@ -238,14 +243,16 @@ class IncidentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
         )
         return self._respond(incident)
 
-    @extend_schema(request=None, responses=IncidentSerializer)
-    @action(detail=True, methods=["post"])
+    @extend_schema(responses=IncidentSerializer)
+    @action(detail=True, methods=["post"], takes_body=False)
     def close(self, request, ref=None):
+        """Close a resolved incident (a required postmortem must be published)."""
         return self._respond(services.incident_close(incident=self.get_object(), actor=request.user))
 
     @extend_schema(request=MessageSerializer, responses=IncidentSerializer)
     @action(detail=True, methods=["post"])
     def reopen(self, request, ref=None):
+        """Reopen a resolved incident (within 7 days)."""
         serializer = MessageSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         incident = services.incident_reopen(incident=self.get_object(), actor=request.user, **serializer.validated_data)
@@ -254,6 +261,7 @@ class IncidentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
     @extend_schema(request=CancelSerializer, responses=IncidentSerializer)
     @action(detail=True, methods=["post"])
     def cancel(self, request, ref=None):
+        """Cancel an incident: duplicate, false positive or cancelled."""
         serializer = CancelSerializer(data=request.data, context={"request": request})
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
@@ -269,7 +277,9 @@ class IncidentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
     @extend_schema(request=CorrectTimesSerializer, responses=IncidentSerializer)
     @action(detail=True, methods=["post"])
     def times(self, request, ref=None):
-        """Back-fill or correct timestamps; the timeline records old and new values."""
+        """Correct an incident's timestamps.
+
+        Back-fill or correct them; the timeline records old and new values."""
         serializer = CorrectTimesSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = dict(serializer.validated_data)
@@ -282,6 +292,7 @@ class IncidentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
     @extend_schema(request=RoleSerializer, responses=IncidentSerializer)
     @action(detail=True, methods=["post"])
     def roles(self, request, ref=None):
+        """Assign the commander or the communications lead."""
         serializer = RoleSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         incident = services.incident_assign_role(
@@ -295,13 +306,21 @@ class IncidentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
     @extend_schema(request=NoteSerializer, responses={201: EventSerializer})
     @action(detail=True, methods=["post"])
     def notes(self, request, ref=None):
+        """Add a note to an incident's timeline."""
         serializer = NoteSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         event = services.incident_add_note(incident=self.get_object(), actor=request.user, **serializer.validated_data)
         return Response(EventSerializer(event).data, status=status.HTTP_201_CREATED)
 
-    @extend_schema(methods=["GET"], responses=StatusUpdateSerializer(many=True))
-    @extend_schema(methods=["POST"], request=StatusUpdateSerializer, responses={201: StatusUpdateSerializer})
+    @extend_schema(
+        methods=["GET"], summary="List an incident's status updates", responses=StatusUpdateSerializer(many=True)
+    )
+    @extend_schema(
+        methods=["POST"],
+        summary="Post a status update",
+        request=StatusUpdateSerializer,
+        responses={201: StatusUpdateSerializer},
+    )
     @action(detail=True, methods=["get", "post"], pagination_class=None)
     def updates(self, request, ref=None):
         incident = self.get_object()
@@ -315,6 +334,7 @@ class IncidentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
     @extend_schema(responses=EventSerializer(many=True))
     @action(detail=True, methods=["get"], pagination_class=None)
     def timeline(self, request, ref=None):
+        """An incident's timeline, oldest first."""
         incident = get_object_or_404(Incident, ref=ref)
         return Response(EventSerializer(selectors.incident_timeline(incident=incident), many=True).data)
 
@@ -327,7 +347,7 @@ class ServiceSerializer(serializers.ModelSerializer):
         fields = ["id", "name", "slug", "team", "description"]
 
 
-class ServiceViewSet(viewsets.ReadOnlyModelViewSet):
+class ServiceViewSet(StrictBodyMixin, viewsets.ReadOnlyModelViewSet):
     serializer_class = ServiceSerializer
     queryset = Service.objects.select_related("team").order_by("name")
     lookup_field = "slug"
@@ -349,7 +369,7 @@ class SeverityPolicySerializer(serializers.ModelSerializer):
         ]
 
 
-class SeverityPolicyViewSet(viewsets.ReadOnlyModelViewSet):
+class SeverityPolicyViewSet(StrictBodyMixin, viewsets.ReadOnlyModelViewSet):
     serializer_class = SeverityPolicySerializer
     queryset = SeverityPolicy.objects.order_by("severity")
     lookup_field = "severity"

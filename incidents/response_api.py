@@ -4,12 +4,14 @@ the stale-runbook list. Views validate, call a selector or service, and serializ
 from __future__ import annotations
 
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, permissions, serializers, status, viewsets
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from config.api import StrictBodyMixin, query_id
 from incidents import stakeholders
 from incidents.automation import selectors as automation_selectors
 from incidents.automation import services as automation_services
@@ -35,7 +37,7 @@ class IncidentRunbookSerializer(serializers.ModelSerializer):
 
 class AutomationRunSerializer(serializers.ModelSerializer):
     action = serializers.CharField(source="action.name")
-    requested_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    requested_by = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
 
     class Meta:
         model = AutomationRun
@@ -53,7 +55,9 @@ def _incident(ref: str) -> Incident:
     return get_object_or_404(Incident.objects.select_related("service__team"), ref__iexact=ref)
 
 
-class IncidentRunbooksView(APIView):
+class IncidentRunbooksView(StrictBodyMixin, APIView):
+    """The runbooks an incident showed, at the version it showed."""
+
     permission_classes = [permissions.IsAuthenticated]
 
     @extend_schema(responses=IncidentRunbookSerializer(many=True))
@@ -63,17 +67,19 @@ class IncidentRunbooksView(APIView):
         return Response(IncidentRunbookSerializer(links, many=True).data)
 
 
-class IncidentAutomationView(APIView):
+class IncidentAutomationView(StrictBodyMixin, APIView):
     permission_classes = [permissions.IsAuthenticated]
 
     @extend_schema(responses=AutomationRunSerializer(many=True))
     def get(self, request: Request, ref: str) -> Response:
+        """The automated actions run for an incident."""
         incident = _incident(ref)
         runs = automation_selectors.incident_runs(incident_id=incident.pk)
         return Response(AutomationRunSerializer(runs, many=True).data)
 
     @extend_schema(request=RunRequestSerializer, responses={201: AutomationRunSerializer})
     def post(self, request: Request, ref: str) -> Response:
+        """Run an automated action offered by a rule for this incident."""
         if not request.user.has_perm("incidents.add_automationrun"):
             self.permission_denied(request, message="You may not run automated actions.")
         serializer = RunRequestSerializer(data=request.data)
@@ -101,13 +107,17 @@ class StaleRunbookSerializer(serializers.Serializer):
     reasons = serializers.ListField(child=serializers.CharField())
 
 
-class StaleRunbooksView(APIView):
+class StaleRunbooksView(StrictBodyMixin, APIView):
+    """Runbooks due for review, with the reasons."""
+
     permission_classes = [permissions.IsAuthenticated]
 
-    @extend_schema(responses=StaleRunbookSerializer(many=True))
+    @extend_schema(
+        parameters=[OpenApiParameter("team", OpenApiTypes.INT, description="Only this team id")],
+        responses=StaleRunbookSerializer(many=True),
+    )
     def get(self, request: Request) -> Response:
-        team = request.query_params.get("team")
-        return Response(runbook_selectors.runbooks_stale(team_id=int(team) if team and team.isdigit() else None))
+        return Response(runbook_selectors.runbooks_stale(team_id=query_id(request, "team")))
 
 
 class SubscriptionSerializer(serializers.ModelSerializer):
@@ -124,7 +134,7 @@ class SubscriptionSerializer(serializers.ModelSerializer):
         read_only_fields = ["id", "created_at"]
 
 
-class SubscriptionViewSet(mixins.ListModelMixin, mixins.DestroyModelMixin, viewsets.GenericViewSet):
+class SubscriptionViewSet(StrictBodyMixin, mixins.ListModelMixin, mixins.DestroyModelMixin, viewsets.GenericViewSet):
     """The signed-in user's own subscriptions to stakeholder updates of a service (slug) or an incident (ref)."""
 
     serializer_class = SubscriptionSerializer
@@ -143,6 +153,7 @@ class SubscriptionViewSet(mixins.ListModelMixin, mixins.DestroyModelMixin, views
         )
 
     def create(self, request: Request) -> Response:
+        """Subscribe to the stakeholder updates of a service or an incident."""
         serializer = SubscriptionSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         subscription = stakeholders.subscription_create(

@@ -6,6 +6,7 @@ from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from config.api import StrictBodyMixin
 from metrics import selectors
 from metrics.selectors import Month
 from oncall.models import Team
@@ -32,7 +33,7 @@ def _last_month() -> str:
     return str(Month(today.year, today.month).previous())
 
 
-class MonthlyMetricsView(APIView):
+class MonthlyMetricsView(StrictBodyMixin, APIView):
     """Every metric of one month (org-wide, or one team in its time zone)."""
 
     @extend_schema(
@@ -49,7 +50,7 @@ class MonthlyMetricsView(APIView):
         return Response(data.as_dict())
 
 
-class TrendView(APIView):
+class TrendView(StrictBodyMixin, APIView):
     """Counts by severity and median TTR for the last N months (the current month included)."""
 
     @extend_schema(

@@ -13,7 +13,7 @@ from rest_framework import exceptions, mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from config.api import CursorPagination
+from config.api import CursorPagination, StrictBodyMixin
 from incidents.models import GameDay, Runbook
 from oncall.models import Team
 from postmortems import selectors, services
@@ -57,11 +57,15 @@ class FactorSerializer(serializers.ModelSerializer):
 
 
 class ActionItemSerializer(serializers.ModelSerializer):
-    owner = serializers.CharField(source="owner.username", read_only=True, default=None)
-    team = serializers.CharField(source="team.slug", read_only=True, default=None)
-    postmortem = serializers.IntegerField(source="postmortem_id", read_only=True)
-    runbook = serializers.CharField(source="runbook.slug", read_only=True, default=None)
-    game_day = serializers.IntegerField(source="game_day_id", read_only=True, default=None)
+    owner = serializers.CharField(source="owner.username", read_only=True, allow_null=True)
+    team = serializers.CharField(source="team.slug", read_only=True, allow_null=True)
+    postmortem = serializers.IntegerField(source="postmortem_id", read_only=True, allow_null=True)
+    runbook = serializers.CharField(source="runbook.slug", read_only=True, allow_null=True)
+    game_day = serializers.IntegerField(source="game_day_id", read_only=True, allow_null=True)
+    # "" when none: a read-only model field loses allow_blank, and the schema then demanded a URI
+    tracker_url = serializers.URLField(
+        read_only=True, allow_blank=True, max_length=500, help_text="The ticket in the team's tracker"
+    )
     overdue = serializers.SerializerMethodField()
 
     class Meta:
@@ -100,7 +104,7 @@ class ReviewSerializer(serializers.ModelSerializer):
 
 class PostmortemListSerializer(serializers.ModelSerializer):
     ref = serializers.CharField(read_only=True)
-    owner = serializers.CharField(source="owner.username", read_only=True, default=None)
+    owner = serializers.CharField(source="owner.username", read_only=True, allow_null=True)
     incidents = serializers.SerializerMethodField()
     warning_count = serializers.SerializerMethodField()
 
@@ -281,7 +285,7 @@ class PostmortemPagination(CursorPagination):
     ordering = ("-created_at", "-id")
 
 
-class PostmortemViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+class PostmortemViewSet(StrictBodyMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     """Postmortems: the library (published ones for everyone), editing, and one POST per workflow step."""
 
     filterset_class = PostmortemFilter
@@ -340,6 +344,7 @@ class PostmortemViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewse
 
     @extend_schema(request=PostmortemUpdateSerializer, responses=PostmortemDetailSerializer)
     def partial_update(self, request, pk=None):
+        """Edit a postmortem's title, owner, due date or sections."""
         serializer = PostmortemUpdateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         postmortem = services.postmortem_update(
@@ -360,20 +365,24 @@ class PostmortemViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewse
     @extend_schema(request=ActionItemInputSerializer, responses={201: ActionItemSerializer})
     @action(detail=True, methods=["post"], url_path="action-items")
     def action_items(self, request, pk=None):
-        """Add an action item (without due_on: 28 days for priority, 90 for improvement, after publication)."""
+        """Add an action item.
+
+        Without `due_on` it is due 28 days (priority) or 90 days (improvement) after publication."""
         serializer = ActionItemInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         item = services.action_item_create(postmortem=self._editable(), actor=request.user, **serializer.validated_data)
         return Response(ActionItemSerializer(item).data, status=status.HTTP_201_CREATED)
 
-    @extend_schema(request=None, responses=PostmortemDetailSerializer)
-    @action(detail=True, methods=["post"])
+    @extend_schema(responses=PostmortemDetailSerializer)
+    @action(detail=True, methods=["post"], takes_body=False)
     def submit(self, request, pk=None):
+        """Submit a postmortem for review."""
         return self._respond(services.postmortem_submit(postmortem=self._editable(), actor=request.user))
 
     @extend_schema(request=CommentSerializer, responses=PostmortemDetailSerializer)
     @action(detail=True, methods=["post"])
     def approve(self, request, pk=None):
+        """Approve a postmortem (a manager who is not the author)."""
         serializer = CommentSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         postmortem = self.get_object()
@@ -383,6 +392,7 @@ class PostmortemViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewse
     @extend_schema(request=CommentSerializer, responses=PostmortemDetailSerializer)
     @action(detail=True, methods=["post"], url_path="request-changes")
     def request_changes(self, request, pk=None):
+        """Send a postmortem back to draft with a comment."""
         serializer = CommentSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         postmortem = services.postmortem_request_changes(
@@ -390,14 +400,16 @@ class PostmortemViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewse
         )
         return self._respond(postmortem)
 
-    @extend_schema(request=None, responses=PostmortemDetailSerializer)
-    @action(detail=True, methods=["post"])
+    @extend_schema(responses=PostmortemDetailSerializer)
+    @action(detail=True, methods=["post"], takes_body=False)
     def publish(self, request, pk=None):
+        """Publish an approved postmortem."""
         return self._respond(services.postmortem_publish(postmortem=self._editable(), actor=request.user))
 
     @extend_schema(request=ReasonSerializer, responses=PostmortemDetailSerializer)
     @action(detail=True, methods=["post"])
     def amend(self, request, pk=None):
+        """Amend a published postmortem; the published revision is kept."""
         serializer = ReasonSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         postmortem = services.postmortem_amend(
@@ -410,7 +422,7 @@ class ActionItemPagination(CursorPagination):
     ordering = ("due_on", "id")
 
 
-class ActionItemViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+class ActionItemViewSet(StrictBodyMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     """Action items: list with filters (owner, team, status, priority, overdue), status and field updates,
     and a CSV export for sprint planning."""
 
@@ -426,6 +438,7 @@ class ActionItemViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewse
 
     @extend_schema(request=ActionItemUpdateSerializer, responses=ActionItemSerializer)
     def partial_update(self, request, pk=None):
+        """Change an action item's fields or status."""
         item = self.get_object()
         if not selectors.user_can_edit_action_item(request.user, item):
             raise exceptions.PermissionDenied("Only the item's owner or a manager changes it.")
@@ -446,7 +459,9 @@ class ActionItemViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewse
     @extend_schema(responses={(200, "text/csv"): OpenApiResponse(description="Open action items as CSV")})
     @action(detail=False, methods=["get"], pagination_class=None)
     def export(self, request):
-        """Open and in-progress items (filters apply), by team and priority, for sprint planning."""
+        """Export open action items as CSV.
+
+        Open and in-progress items (filters apply), by team and priority, for sprint planning."""
         queryset = self.filter_queryset(self.get_queryset()).filter(status__in=("open", "in_progress"))
         queryset = queryset.order_by("team__slug", "priority", "due_on", "id")
         buffer = io.StringIO()

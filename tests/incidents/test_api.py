@@ -194,7 +194,10 @@ def test_schema_and_docs_render(responder_api, client, responder):
     schema = responder_api.get("/api/schema/")
     assert schema.status_code == 200
     assert b"/api/v1/incidents/{ref}/acknowledge/" in schema.content
-    assert client.get("/api/docs/").status_code == 403  # schema and Swagger UI need a login (docs/security.md)
+    assert client.get("/api/schema/").status_code == 403  # schema and Swagger UI need a login (docs/security.md)
+    anonymous = client.get("/api/docs/")  # a page for people: to the login page, and back after it
+    assert anonymous.status_code == 302
+    assert anonymous["Location"] == "/admin/login/?next=/api/docs/"
     client.force_login(responder)
     docs = client.get("/api/docs/")
     assert docs.status_code == 200

@@ -97,6 +97,15 @@ def test_rotation_create_generates_shifts(manager_api, now):
     assert rotation.shifts.filter(user__username="manager").exists()
 
 
+def test_rotation_member_active_until_before_active_from_is_a_400_naming_it(manager_api, make_rotation, now):
+    rotation = make_rotation(2)
+    body = {"user": "manager", "active_from": "2026-12-01T22:14:44Z", "active_until": "2026-12-01T22:14:34Z"}
+    response = manager_api.post(f"/api/v1/rotations/{rotation.pk}/members/", body, format="json")
+    assert response.status_code == 400
+    assert list(response.json()["errors"]) == ["active_until"]
+    assert not rotation.members.filter(user__username="manager").exists()
+
+
 def test_rotation_with_a_slot_longer_than_a_week_is_refused(manager_api, now):
     body = {
         "team": TeamFactory().slug,
