@@ -70,3 +70,30 @@ def queued_task_names(callbacks) -> list[str]:
         candidates += [cell.cell_contents for cell in (getattr(callback, "__closure__", None) or ())]
         names += [c.name for c in candidates if hasattr(c, "name") and hasattr(c, "apply_async")]
     return names
+
+
+@pytest.fixture(autouse=True)
+def _migration_data_in_transactional_tests(request):
+    """What migrations and post_migrate create (groups with their permissions, severity policies), present in
+    every transactional test too. A transactional test ends with a flush, and after one with
+    serialized_rollback (the fuzz test) Django flushes without re-emitting post_migrate, so the next
+    transactional test would start with no groups, no permissions and no severity policies."""
+    marker = request.node.get_closest_marker("django_db")
+    transactional = "transactional_db" in request.fixturenames or bool(marker and marker.kwargs.get("transaction"))
+    if not transactional or (marker and marker.kwargs.get("serialized_rollback")):
+        return
+    request.getfixturevalue("transactional_db")
+    import importlib
+
+    from django.apps import apps
+    from django.contrib.auth.models import Group
+    from django.core.management.sql import emit_post_migrate_signal
+
+    from incidents.models import SeverityPolicy
+
+    if not Group.objects.exists():
+        create_groups = importlib.import_module("oncall.migrations.0002_groups_and_btree_gist").create_groups
+        create_groups(apps, None)
+        emit_post_migrate_signal(0, False, "default")
+    if not SeverityPolicy.objects.exists():
+        importlib.import_module("incidents.migrations.0002_severity_policies").create_policies(apps, None)

@@ -488,9 +488,14 @@ def _correct_times_locked(
         raise PermissionDenied("Only managers correct incident times.")
     errors: dict[str, list[str]] = {}
     now = _now()
+    held = _STAMPS_HELD_BY_STATUS.get(incident.status, ())
     for name, value in changes.items():
         if value is None and name in ("started_at", "detected_at"):
             errors[name] = [f"{field_label(name)} is required."]
+        elif value is None and name in held:
+            errors[name] = [
+                f"{field_label(name)} cannot be cleared while the incident is {incident.get_status_display().lower()}."
+            ]
         elif value is not None and value > now:
             errors[name] = [_future_error(name, value, now)]
     if errors:
@@ -508,6 +513,16 @@ def _correct_times_locked(
         message=reason,
         data={name: {"old": _iso(before[name]), "new": _iso(value)} for name, value in changes.items()},
     )
+
+
+# The stamps a status stands on: clearing one would leave, e.g., a resolved incident with no resolve time (and a
+# reopen computing its 7-day window from nothing).
+_STAMPS_HELD_BY_STATUS = {
+    Incident.Status.MITIGATED: ("mitigated_at",),
+    Incident.Status.RESOLVED: ("mitigated_at", "resolved_at"),
+    Incident.Status.CLOSED: ("mitigated_at", "resolved_at", "closed_at"),
+    Incident.Status.CANCELLED: ("closed_at",),
+}
 
 
 def _check_times(times: dict[str, datetime | None]) -> None:

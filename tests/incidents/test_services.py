@@ -408,3 +408,19 @@ def test_incident_declare_and_update_repeat_of(service, responder):
     incident = services.incident_update(incident=incident, actor=responder, repeat_of=None)
     assert incident.repeat_of is None
     assert incident.events.get(kind="edited").data == {"repeat_of": {"old": earlier.ref, "new": None}}
+
+
+def test_incident_correct_times_refuses_clearing_the_stamp_the_status_stands_on(service, manager):
+    """Found by fuzzing the API on seeded data: resolved_at cleared on a resolved incident made the next reopen
+    a 500 (its 7-day window computed from nothing). The status's own stamps cannot be cleared; nothing changes."""
+    incident = services.incident_declare(title="x", severity="P2", service=service, actor=manager)
+    incident = services.incident_resolve(incident=incident, actor=manager)
+    for name in ("resolved_at", "mitigated_at"):
+        with pytest.raises(ValidationError) as exc:
+            services.incident_correct_times(incident=incident, actor=manager, **{name: None})
+        label = name.replace("_at", " at").capitalize()
+        assert exc.value.message_dict == {name: [f"{label} cannot be cleared while the incident is resolved."]}
+    incident.refresh_from_db()
+    assert incident.resolved_at is not None
+    assert not incident.events.filter(kind=IncidentEvent.Kind.TIMES_CORRECTED).exists()
+    assert services.incident_reopen(incident=incident, actor=manager).status == Incident.Status.ACKNOWLEDGED

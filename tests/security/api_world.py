@@ -65,7 +65,7 @@ def seed_api_world() -> dict[str, object]:
     vacation = oncall_services.unavailability_create(
         user=responder, start=now + timedelta(days=80), end=now + timedelta(days=85), note="holiday"
     )
-    subscription = stakeholders.subscription_create(service=checkout, user=responder)
+    subscription = stakeholders.subscription_create(actor=responder, service=checkout, user=responder)
     member = rotation.members.select_related("user").order_by("position").last()
 
     return {
