@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from incidents import services
 from incidents.models import Incident, Service, Severity
+from oncall import formatting
 from oncall.errors import DomainError
 from oncall.models import ContactMethod, Team
 from oncall.selectors import oncall_now
@@ -133,9 +134,10 @@ def _oncall(args: list[str]) -> Reply:
     lines = []
     for entry in entries:
         now_text = "a gap (nobody)" if entry.is_gap else _person(entry.holder)
-        line = f"*{entry.team_name}* {entry.rotation.name} ({entry.layer}): {now_text}"
+        rotation = entry.rotation
+        line = f"*{entry.team_name}* {rotation.name} ({rotation.get_layer_display().lower()} layer): {now_text}"
         if entry.until:
-            line += f" until {entry.until:%Y-%m-%d %H:%M} UTC"
+            line += f" until {formatting.when(entry.until, rotation.timezone)} ({rotation.timezone})"
         if entry.next_holder is not None:
             line += f"; next {_person(entry.next_holder)}"
         lines.append(line)

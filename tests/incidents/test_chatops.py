@@ -4,9 +4,11 @@ from urllib.parse import urlencode
 
 import pytest
 from django.urls import reverse
+from django.utils import timezone
 
 from incidents.chatops.signing import slack_signature
 from incidents.models import Incident, StatusUpdate
+from oncall import formatting
 from oncall import services as oncall_services
 from oncall.models import ContactMethod, Rotation
 from tests.incidents.factories import IncidentFactory
@@ -161,7 +163,10 @@ def test_oncall_lists_now_and_next(client, slack_responder):
 
     text = slack_post(client, f"oncall {rotation.team.slug}").json()["text"]
 
-    assert f"*{rotation.team.name}* Primary (primary):" in text
+    assert f"*{rotation.team.name}* Primary (primary layer):" in text
+    until = rotation.shifts.get(period__contains=timezone.now()).period.upper
+    assert f"until {formatting.when(until, rotation.timezone)} ({rotation.timezone})" in text
+    assert "None" not in text
     assert "next" in text
     assert "Ada Lane" in text
     assert "second" in text
