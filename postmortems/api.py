@@ -316,7 +316,10 @@ class PostmortemViewSet(StrictBodyMixin, mixins.ListModelMixin, mixins.RetrieveM
         return Response(PostmortemDetailSerializer(postmortem).data, status=code)
 
     def retrieve(self, request, pk=None):
-        """The postmortem; during an amendment, people not involved in it read the last published revision."""
+        """Get a postmortem (readers not involved in an amendment get the published revision).
+
+        During an amendment, people not involved in it read the last published revision; `shown_revision` says
+        which."""
         postmortem = self.get_object()
         revision = selectors.postmortem_revision_for_reader(user=request.user, postmortem=postmortem)
         serializer = PostmortemDetailSerializer(postmortem, context={"request": request, "shown_revision": revision})
@@ -325,7 +328,9 @@ class PostmortemViewSet(StrictBodyMixin, mixins.ListModelMixin, mixins.RetrieveM
     @extend_schema(responses=RevisionSerializer(many=True))
     @action(detail=True, methods=["get"], pagination_class=None, filterset_class=None)
     def revisions(self, request, pk=None):
-        """The published revisions, oldest first (immutable: an amendment adds one, never changes one)."""
+        """List a postmortem's published revisions, oldest first.
+
+        Revisions are immutable: an amendment adds one, never changes one."""
         revisions = selectors.postmortem_revisions(postmortem=self.get_object())
         return Response(RevisionSerializer(revisions, many=True).data)
 
