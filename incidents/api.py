@@ -40,7 +40,10 @@ class CanWorkIncidents(permissions.BasePermission):
         if getattr(view, "action", None) == "create":
             return request.user.has_perm("incidents.add_incident")
         if getattr(view, "action", None) == "times":
-            return services.can_correct_times(request.user)
+            if services.can_correct_times(request.user):
+                return True
+            self.message = "Only managers correct incident times."
+            return False
         return request.user.has_perm("incidents.change_incident")
 
 

@@ -220,6 +220,7 @@ def test_api_responder_cannot_correct_times(responder_api, manager, service):
     response = responder_api.post(f"/api/v1/incidents/{ref}/times/", {"started_at": earlier.isoformat()}, format="json")
 
     assert response.status_code == 403
+    assert response.json()["detail"] == "Only managers correct incident times."
     assert Incident.objects.get(ref=ref).started_at == incident.started_at
     assert not incident.events.filter(kind="times_corrected").exists()
     responder_api.force_authenticate(manager)
