@@ -229,29 +229,18 @@ def test_replayed_request_within_the_window_is_401_and_declares_nothing(client, 
 def test_concurrent_replays_are_accepted_exactly_once(transactional_db, slack_responder, service):
     """Copies of one signed request sent at the same moment (threads, each with its own database connection,
     as separate web processes would): one declares, the others are refused."""
-    import threading
-
-    from django.db import connection
     from django.test import Client
 
+    from tests.concurrency import at_once
+
     body, headers = _signed_by_slack_sdk("declare P1 checkout Payments down")
-    start = threading.Barrier(4)
-    codes = []
 
     def post():
-        try:
-            start.wait()
-            response = Client().post(URL, data=body, content_type="application/x-www-form-urlencoded", **headers)
-            codes.append(response.status_code)
-        finally:
-            connection.close()
+        return Client().post(URL, data=body, content_type="application/x-www-form-urlencoded", **headers).status_code
 
-    threads = [threading.Thread(target=post) for _ in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    codes, errors = at_once(4, post)
 
+    assert errors == []
     assert sorted(codes) == [200, 401, 401, 401]
     assert Incident.objects.count() == 1
 

@@ -1,13 +1,11 @@
 """Concurrent posts of the same alert (Alertmanager HA pairs send each notification twice): one alert row,
 one incident. Each thread has its own database connection, as web processes do."""
 
-import threading
-
-from django.db import connection
 from django.test import Client
 
 from incidents.alerting import services
 from incidents.models import Alert, Incident
+from tests.concurrency import at_once
 from tests.incidents.alerting_helpers import alertmanager_url, post_json, reference
 from tests.incidents.factories import ServiceFactory
 
@@ -16,22 +14,9 @@ def test_receiver_concurrent_identical_posts_make_one_alert_and_one_incident(tra
     service = ServiceFactory(slug="checkout")
     _, key = services.integration_create(service=service, kind="alertmanager")
     payload = reference("alertmanager-firing.json")
-    statuses = []
-    start = threading.Barrier(8)
+    statuses, errors = at_once(8, lambda: post_json(Client(), alertmanager_url(key), payload).status_code)
 
-    def post():
-        try:
-            start.wait()
-            statuses.append(post_json(Client(), alertmanager_url(key), payload).status_code)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=post) for _ in range(8)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-
+    assert errors == []
     assert statuses == [200] * 8
     assert Alert.objects.get().repeat_count == 8
     assert Incident.objects.count() == 1

@@ -141,30 +141,16 @@ def test_reports_wait_for_nine_local_in_the_team_zone(october, manager):
 @pytest.mark.django_db(transaction=True)
 def test_two_beats_at_once_send_each_report_once(manager, settings):
     """Two beat processes firing the hourly task together: one snapshot per scope, one e-mail per manager."""
-    import threading
-
-    from django.db import connection
+    from tests.concurrency import at_once
 
     team = TeamFactory(slug="pay", timezone="Europe/Berlin")
     TeamMembership.objects.create(team=team, user=manager, role="manager")
-    barrier = threading.Barrier(2)
-    errors = []
 
     def beat():
-        try:
-            barrier.wait()
-            with time_machine.travel(datetime(2026, 11, 2, 12, tzinfo=UTC), tick=False):
-                services.monthly_reports_send_due()
-        except Exception as exc:  # noqa: BLE001 - reported below
-            errors.append(exc)
-        finally:
-            connection.close()
+        with time_machine.travel(datetime(2026, 11, 2, 12, tzinfo=UTC), tick=False):
+            services.monthly_reports_send_due()
 
-    threads = [threading.Thread(target=beat) for _ in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    _, errors = at_once(2, beat)
     assert errors == []
     assert MonthlyReport.objects.filter(month="2026-10").count() == 2  # org and team, once each
     keys = list(Notification.objects.values_list("dedupe_key", flat=True))
@@ -176,29 +162,14 @@ def test_two_beats_at_once_send_each_report_once(manager, settings):
 def test_three_send_monthly_report_runs_at_once_send_once_and_the_others_say_already_sent(october, manager):
     """Three `send_monthly_report --month` at once (cron on three hosts): one queues the e-mail; the two that
     waited on its lock report "already sent" with its time and succeed."""
-    import threading
-
-    from django.db import connection
-
-    barrier = threading.Barrier(3)
-    outputs, errors = [], []
+    from tests.concurrency import at_once
 
     def run():
         out = io.StringIO()
-        try:
-            barrier.wait()
-            call_command("send_monthly_report", "--month", "2026-10", stdout=out)
-            outputs.append(out.getvalue())
-        except BaseException as exc:  # noqa: BLE001 - a failed run (exit 1) is reported below
-            errors.append(repr(exc))
-        finally:
-            connection.close()
+        call_command("send_monthly_report", "--month", "2026-10", stdout=out)
+        return out.getvalue()
 
-    threads = [threading.Thread(target=run) for _ in range(3)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    outputs, errors = at_once(3, run)
     assert errors == []
     sent_at = MonthlyReport.objects.get(team=None).sent_at
     assert sorted(o.startswith("Queued") for o in outputs) == [False, False, True]

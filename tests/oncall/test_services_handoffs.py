@@ -1,14 +1,13 @@
-import threading
 from datetime import UTC, date, datetime, time, timedelta
 
 import pytest
 import time_machine
-from django.db import connection
 
 from oncall import providers, services
 from oncall.clock import zone
 from oncall.models import EscalationPolicy, EscalationStep, EscalationTarget, Handoff, Notification, Rotation
 from oncall.tasks import process_handoffs
+from tests.concurrency import at_once
 from tests.oncall.conftest import NOW
 
 DAILY = {"unit": Rotation.Unit.DAILY, "handoff_weekday": None, "timezone": "Europe/Berlin"}
@@ -137,23 +136,7 @@ def test_two_concurrent_runs_make_one_record_and_one_set_of_notifications(make_r
     services.handoffs_process(now=NOW)
     Notification.objects.all().delete()
     boundary = _boundary_after(rotation, NOW)
-    barrier = threading.Barrier(2)
-    errors = []
-
-    def run():
-        try:
-            barrier.wait()
-            services.handoffs_process(now=boundary + timedelta(seconds=5))
-        except Exception as exc:  # noqa: BLE001 - reported by the assertion below
-            errors.append(exc)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=run) for _ in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    _, errors = at_once(2, lambda: services.handoffs_process(now=boundary + timedelta(seconds=5)))
     assert errors == []
     publisher.flush()  # messages are published by a background thread after commit
     assert Handoff.objects.filter(rotation=rotation, boundary_at=boundary).count() == 1
